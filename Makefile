@@ -1,0 +1,105 @@
+# distilbert.c — build, test, demo, bench, install.
+#
+#   make              library (static + shared) and the `distilbert` CLI in build/
+#   make test         unit tests (cmocka) and oracle tests (pytest vs transformers/tokenizers)
+#   make test-asan    the same suite built with AddressSanitizer + UBSan (in build-asan/)
+#   make demo         the main job
+#   make bench        benchmarks against the peers, measured in the same run
+#   make install PREFIX=/usr/local
+#
+# Missing system packages or the oracle venv are installed by scripts/install-deps.sh.
+
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+PYTHON := .venv/bin/python
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -fPIC -pthread $(WARN)
+OPT_CFLAGS ?= -O2 -g
+ifeq ($(BUILD),build-asan)
+  OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+CFLAGS_ALL := $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS)
+LIBS := -lutf8proc -lcjson -lm -pthread
+LDFLAGS_ALL := $(if $(filter build-asan,$(BUILD)),-fsanitize=address$(,)undefined) $(LDFLAGS)
+, := ,
+
+LIB_SRC := $(wildcard src/common/*.c src/tokenizer/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+STATIC_LIB := $(BUILD)/libdistilbert.a
+SHARED_LIB := $(BUILD)/libdistilbert.so
+CLI := $(BUILD)/distilbert
+DEPS_STAMP := .deps-system.ok
+
+.PHONY: all test test-unit test-oracle test-asan demo bench install clean deps oracle
+all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
+
+# System packages (headers and libraries) must be there before anything compiles.
+$(DEPS_STAMP): scripts/install-deps.sh
+	scripts/install-deps.sh --system
+	touch $@
+deps: $(DEPS_STAMP)
+oracle: $(DEPS_STAMP)
+	scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS)
+
+$(CLI): $(CLI_OBJ) $(STATIC_LIB)
+	$(CC) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDFLAGS_ALL) $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC_LIB) $(LDFLAGS_ALL) $(LIBS) -lcmocka
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# ---- tests ------------------------------------------------------------------------------
+test: oracle all $(TEST_BIN)
+	$(MAKE) --no-print-directory test-unit test-oracle BUILD=$(BUILD)
+
+test-unit: $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+
+test-oracle: $(CLI)
+	DBT_BIN=$(abspath $(CLI)) $(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
+
+test-asan: oracle
+	$(MAKE) --no-print-directory BUILD=build-asan all
+	$(MAKE) --no-print-directory BUILD=build-asan test-unit test-oracle \
+	  PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'"
+
+# ---- the main job and benchmarks --------------------------------------------------------
+demo: oracle all
+	scripts/demo.sh $(BUILD)
+
+bench: oracle all
+	$(MAKE) --no-print-directory -C bench BUILD=$(abspath $(BUILD))
+
+# ---- install ----------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/distilbert
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/distilbert.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|'$$(sed -n 's/#define DBT_VERSION "\(.*\)"/\1/p' include/distilbert.h)'|' \
+	  distilbert.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/distilbert.pc
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,38 @@
+/* main.c — `distilbert <command> ...`: a thin shell over libdistilbert. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"tokenize", "text lines → token ids, tokens, type ids, offsets (JSON lines)", cmd_tokenize},
+    {"decode", "token ids (JSON lines) → text", cmd_decode},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "distilbert %s — DistilBERT and BERT in C\n\n"
+               "usage: distilbert <command> [options]   (distilbert <command> --help)\n\n"
+               "commands:\n", DBT_VERSION);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  --version    print the version\n  --help       this text\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) { usage(stdout); return 0; }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) { printf("distilbert %s\n", DBT_VERSION); return 0; }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "distilbert: unknown command \"%s\"\n\n", name);
+    usage(stderr);
+    return 2;
+}
