@@ -21,11 +21,11 @@ ifeq ($(BUILD),build-asan)
   OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS)
-LIBS := -lutf8proc -lcjson -lm -pthread
+LIBS := -lopenblas -lutf8proc -lcjson -lm -pthread
 LDFLAGS_ALL := $(if $(filter build-asan,$(BUILD)),-fsanitize=address$(,)undefined) $(LDFLAGS)
 , := ,
 
-LIB_SRC := $(wildcard src/common/*.c src/tokenizer/*.c)
+LIB_SRC := $(wildcard src/common/*.c src/tokenizer/*.c src/kernels/*.c src/model/*.c src/tasks/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -102,6 +102,101 @@ int dbt_encodings_pad(const dbt_tokenizer *tok, dbt_encoding *encs, int n, int l
 char *dbt_decode(const dbt_tokenizer *tok, const int32_t *ids, int n, int skip_special_tokens,
                  int clean_up_tokenization_spaces);
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model: a Hugging Face DistilBERT or BERT folder (config.json + model.safetensors).          */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum { DBT_ARCH_DISTILBERT = 0, DBT_ARCH_BERT } dbt_arch;
+
+typedef enum {
+    DBT_ACT_GELU = 0,   /* exact: x·Φ(x) with erf */
+    DBT_ACT_RELU,
+    DBT_ACT_GELU_TANH,  /* gelu_new, gelu_pytorch_tanh */
+    DBT_ACT_GELU_FAST,
+    DBT_ACT_QUICK_GELU,
+    DBT_ACT_SILU,
+    DBT_ACT_TANH,
+} dbt_activation;
+
+/* The task head on top of the encoder. */
+typedef enum {
+    DBT_HEAD_NONE = 0,  /* the bare encoder (DistilBertModel, BertModel, sentence-transformers) */
+    DBT_HEAD_MLM,       /* ...ForMaskedLM: logits over the vocabulary at each position */
+    DBT_HEAD_SEQ_CLS,   /* ...ForSequenceClassification: n_labels logits per sequence */
+    DBT_HEAD_TOKEN_CLS, /* ...ForTokenClassification: n_labels logits per token */
+    DBT_HEAD_QA,        /* ...ForQuestionAnswering: start and end logits per token */
+    DBT_HEAD_AUTO = -1, /* for dbt_model_load: the head that config.json's architectures name */
+} dbt_head;
+
+typedef enum {
+    DBT_PROBLEM_DEFAULT = 0, /* not stated: single-label if n_labels > 1, else regression */
+    DBT_PROBLEM_SINGLE_LABEL,
+    DBT_PROBLEM_MULTI_LABEL,
+    DBT_PROBLEM_REGRESSION,
+} dbt_problem_type;
+
+typedef struct dbt_model dbt_model;
+
+/* What a loaded model is (read-only; owned by the model). */
+typedef struct {
+    dbt_arch arch;
+    dbt_head head;
+    int vocab_size, dim, n_layers, n_heads, hidden_dim, max_position_embeddings, type_vocab_size;
+    dbt_activation activation;
+    float layer_norm_eps;
+    int n_labels;
+    const char *const *id2label;  /* n_labels names */
+    dbt_problem_type problem_type;
+    const char *architecture;     /* config.json's architectures[0], "" if none */
+    int64_t n_params;             /* parameters of the encoder and the loaded head */
+} dbt_model_info;
+
+/* Loads dir/config.json and dir/model.safetensors (or its shards), with the weights of `head`
+ * (DBT_HEAD_AUTO: the one config.json names). Weights in F32 are used in place from the
+ * memory mapping; F16 and BF16 are widened to F32. A missing tensor is an error; tensors the
+ * model does not use are listed by dbt_model_warnings(). The tokenizer in the same folder is
+ * loaded too when there is one (dbt_model_tokenizer). */
+dbt_model *dbt_model_load(const char *dir, dbt_head head);
+void dbt_model_free(dbt_model *m);
+const dbt_model_info *dbt_model_get_info(const dbt_model *m);
+/* The tokenizer loaded with the model, or NULL when the folder has none. Owned by the model. */
+const dbt_tokenizer *dbt_model_tokenizer(const dbt_model *m);
+/* Notes from loading (unused tensors, tied weights...), "" if none. Owned by the model. */
+const char *dbt_model_warnings(const dbt_model *m);
+
+/* Threads used by dbt_model_forward (default: the number of online CPUs). */
+void dbt_set_num_threads(int n);
+int dbt_get_num_threads(void);
+
+/* The result of a forward pass over a batch. Sequences are packed row after row without
+ * padding: sequence i owns rows [row_start[i], row_start[i+1]) of the per-token arrays. */
+typedef struct {
+    int n_seqs;
+    int32_t *row_start;  /* n_seqs + 1 */
+    int32_t n_rows;      /* tokens in the batch */
+    int dim;
+    float *hidden;       /* n_rows × dim: the last hidden state */
+    float *pooled;       /* n_seqs × dim: BERT's pooler output (tanh), NULL for DistilBERT */
+    float *logits;       /* the head's output, NULL for DBT_HEAD_NONE:
+                            MLM       n_rows × vocab_size (rows with mlm_rows == 0 are left 0)
+                            SEQ_CLS   n_seqs × n_labels
+                            TOKEN_CLS n_rows × n_labels
+                            QA        n_rows × 2 (start, end) */
+    int logits_cols;
+} dbt_output;
+
+typedef struct {
+    int head_logits;          /* 1: compute the head's logits (default) */
+    const uint8_t *mlm_rows;  /* MLM only: n_rows flags; compute logits only where set (NULL: all) */
+} dbt_forward_opts;
+
+/* Runs the encoder (and head) on n encoded sequences. Returns 0, or -1 (e.g. a sequence longer
+ * than max_position_embeddings or an id outside the vocabulary). Free with dbt_output_free. */
+int dbt_model_forward(dbt_model *m, const dbt_encoding *encs, int n, const dbt_forward_opts *opts,
+                      dbt_output *out);
+void dbt_output_free(dbt_output *out);
+
 #ifdef __cplusplus
 }
 #endif

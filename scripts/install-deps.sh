@@ -12,7 +12,9 @@ APT_PACKAGES=(
   libutf8proc-dev      # Unicode categories, NFD, case mapping
   libcjson-dev         # JSON parsing (config.json, tokenizer.json, requests)
   libcmocka-dev        # C unit-test framework
+  libopenblas-dev      # sgemm (until our own kernels measure faster)
   python3-torch python3-venv python3-pip python3-numpy  # the oracle's torch (1.13)
+  python3-scipy python3-sklearn python3-pil            # metrics references, sentence-transformers
 )
 
 missing=()
@@ -31,12 +33,19 @@ fi
 # The oracle: a venv on Debian's python3 that sees Debian's torch and adds pinned PyPI packages.
 VENV=.venv
 REQ=scripts/requirements-oracle.txt
-STAMP="$VENV/.installed-$(sha256sum "$REQ" | cut -c1-16)"
+NODEPS=scripts/requirements-nodeps.txt
+STAMP="$VENV/.installed-$(cat "$REQ" "$NODEPS" | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "install-deps: creating the oracle venv in $VENV"
   [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
-  "$VENV/bin/python" -c "import torch, transformers, tokenizers" 
+  PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
+  "${PIP[@]}" -r "$REQ"
+  "${PIP[@]}" --no-deps -r "$NODEPS"
+  # The oracle must run on Debian's torch: refuse a venv where PyPI's torch shadows it.
+  "$VENV/bin/python" -c "
+import torch, transformers, tokenizers, sentence_transformers
+assert torch.__file__.startswith('/usr/lib/python3/'), 'a PyPI torch shadows Debian python3-torch: ' + torch.__file__
+" 
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi

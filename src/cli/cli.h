@@ -11,6 +11,31 @@
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+
+/* --head NAME → dbt_head. Returns 0 for an unknown name. */
+int cli_parse_head(const char *s, dbt_head *h);
+/* Prints the model's loading notes to stderr, as transformers logs them. */
+void cli_print_warnings(const dbt_model *m);
+
+/* Reading stdin lines in batches and encoding them. */
+typedef struct {
+    int batch_size, pair;
+    long lineno;             /* of the last line read */
+    char **texts;            /* the batch's raw lines (for pipelines that need the text) */
+    size_t *lens;
+    int n;                   /* sequences in the batch */
+    dbt_encoding *encs;
+    char *line;
+    size_t cap;
+    int done;
+} cli_batch;
+void cli_batch_init(cli_batch *b, int batch_size, int pair);
+/* Reads and encodes up to batch_size lines (truncated to o->max_length, with a warning on
+ * stderr when that cuts a text). Returns the batch size (> 0), 0 at the end of input, or -1
+ * after printing an error. */
+int cli_batch_next(cli_batch *b, const char *cmd, const dbt_tokenizer *tok, const dbt_encode_opts *o);
+void cli_batch_free(cli_batch *b);
 
 /* Reads one line without its '\n'. Returns its length, -1 at end of input, -2 when the line is
  * longer than CLI_MAX_LINE (the rest of it is skipped). */

@@ -13,6 +13,7 @@ typedef struct {
 static const command commands[] = {
     {"tokenize", "text lines → token ids, tokens, type ids, offsets (JSON lines)", cmd_tokenize},
     {"decode", "token ids (JSON lines) → text", cmd_decode},
+    {"forward", "raw model outputs: hidden states, pooler output, logits", cmd_forward},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,37 @@
+/* config.h — a model's config.json, for model_type "distilbert" and "bert". */
+#ifndef DBT_CONFIG_H
+#define DBT_CONFIG_H
+
+#include "distilbert.h"
+
+typedef struct {
+    dbt_arch arch;
+    int vocab_size;
+    int dim;                     /* hidden_size */
+    int n_layers;
+    int n_heads;
+    int hidden_dim;              /* intermediate_size (FFN) */
+    int max_position_embeddings;
+    int type_vocab_size;         /* BERT only; 0 for DistilBERT */
+    int sinusoidal_pos_embds;    /* DistilBERT option */
+    dbt_activation activation;
+    float layer_norm_eps;
+    int pad_token_id;
+    /* dropout probabilities (training) */
+    float dropout, attention_dropout, classifier_dropout, qa_dropout;
+    float initializer_range;
+    /* head */
+    dbt_head head;               /* from architectures[0] */
+    char architecture[96];
+    int n_labels;
+    char **id2label;             /* n_labels strings */
+    dbt_problem_type problem_type;
+} dbt_config;
+
+/* Parses config.json text. Returns 0, or -1 with dbt_last_error() set. */
+int dbt_config_parse(dbt_config *c, const char *json, size_t len);
+int dbt_config_load(dbt_config *c, const char *path);
+void dbt_config_free(dbt_config *c);
+const char *dbt_activation_name(dbt_activation a);
+
+#endif

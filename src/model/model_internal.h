@@ -1,0 +1,60 @@
+/* model_internal.h — the model as plain structs: config, weights, and where they live.
+ *
+ * Weights point either into the safetensors mapping (F32, aligned: zero copy) or into buffers
+ * the model owns (F16/BF16 widened to F32, computed sinusoidal positions); `owned` lists the
+ * latter so that dbt_model_free releases exactly those. */
+#ifndef DBT_MODEL_INTERNAL_H
+#define DBT_MODEL_INTERNAL_H
+
+#include "config.h"
+#include "distilbert.h"
+#include "safetensors.h"
+
+typedef struct {
+    float *w; /* n_out × n_in (PyTorch's Linear layout) */
+    float *b; /* n_out, may be NULL */
+    int n_out, n_in;
+} dbt_linear;
+
+typedef struct {
+    float *gamma, *beta;
+    int n;
+} dbt_layernorm;
+
+typedef struct {
+    dbt_linear q, k, v, o;     /* attention projections */
+    dbt_layernorm ln_attn;     /* DistilBERT sa_layer_norm / BERT attention.output.LayerNorm */
+    dbt_linear ff1, ff2;       /* feed-forward */
+    dbt_layernorm ln_ffn;      /* DistilBERT output_layer_norm / BERT output.LayerNorm */
+} dbt_layer;
+
+typedef struct {
+    float *word_emb;           /* vocab × dim */
+    float *pos_emb;            /* max_position_embeddings × dim */
+    float *type_emb;           /* type_vocab_size × dim (BERT), NULL for DistilBERT */
+    dbt_layernorm ln_emb;
+    dbt_layer *layers;         /* n_layers */
+    dbt_linear pooler;         /* BERT; w == NULL when the checkpoint has none */
+    /* MLM head: transform → activation → LayerNorm → decoder (tied to word_emb) + bias */
+    dbt_linear mlm_transform;
+    dbt_layernorm mlm_ln;
+    float *mlm_decoder;        /* vocab × dim */
+    float *mlm_bias;           /* vocab */
+    /* classification heads */
+    dbt_linear pre_classifier; /* DistilBERT sequence classification only */
+    dbt_linear classifier;     /* n_labels × dim */
+    dbt_linear qa;             /* 2 × dim */
+} dbt_weights;
+
+struct dbt_model {
+    dbt_config cfg;
+    dbt_model_info info;
+    dbt_weights w;
+    dbt_safetensors st;
+    void **owned;
+    int n_owned;
+    dbt_tokenizer *tok;
+    char *warnings;
+};
+
+#endif

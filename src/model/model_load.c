@@ -1,0 +1,376 @@
+/* model_load.c — from a Hugging Face folder to dbt_weights: find each tensor under the names
+ * transformers uses (with or without the "distilbert."/"bert." prefix, old gamma/beta names),
+ * check its shape, widen F16/BF16, tie the MLM decoder to the word embeddings when the file
+ * leaves it out, and report what was not used. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/error.h"
+#include "../common/file.h"
+#include "model_internal.h"
+
+static void *own(dbt_model *m, size_t bytes) {
+    void **o = realloc(m->owned, ((size_t)m->n_owned + 1) * sizeof *o);
+    if (!o) return NULL;
+    m->owned = o;
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (p) m->owned[m->n_owned++] = p;
+    return p;
+}
+
+static void warn(dbt_model *m, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = m->warnings ? strlen(m->warnings) : 0;
+    char *w = realloc(m->warnings, old + strlen(line) + 2);
+    if (!w) return;
+    strcpy(w + old, line);
+    strcat(w, "\n");
+    m->warnings = w;
+}
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else { /* subnormal: renormalize */
+            float f = ldexpf((float)man, -24);
+            return sign ? -f : f;
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* Finds `name` as transformers would: with the base model's prefix or bare, and for LayerNorms
+ * also under the TF-era gamma/beta spellings. */
+static dbt_st_tensor *find_tensor(dbt_model *m, const char *name) {
+    const char *prefix = m->cfg.arch == DBT_ARCH_DISTILBERT ? "distilbert." : "bert.";
+    const char *forms[2] = {name, NULL};
+    char legacy[256], full[300];
+    size_t n = strlen(name);
+    if (n > 16 && !strcmp(name + n - 16, "LayerNorm.weight")) {
+        snprintf(legacy, sizeof legacy, "%.*sLayerNorm.gamma", (int)(n - 16), name);
+        forms[1] = legacy;
+    } else if (n > 14 && !strcmp(name + n - 14, "LayerNorm.bias")) {
+        snprintf(legacy, sizeof legacy, "%.*sLayerNorm.beta", (int)(n - 14), name);
+        forms[1] = legacy;
+    }
+    dbt_st_tensor *t = NULL;
+    for (int f = 0; f < 2 && !t && forms[f]; f++) {
+        snprintf(full, sizeof full, "%s%s", prefix, forms[f]);
+        t = dbt_st_find(&m->st, full);
+        if (!t) t = dbt_st_find(&m->st, forms[f]);
+    }
+    return t;
+}
+
+/* The tensor `name` as F32, or NULL (error set) when it is missing, misshapen or of a type
+ * that is not a float. `optional`: missing is not an error (returns NULL, error untouched). */
+static float *tensor(dbt_model *m, const char *name, int optional, int ndim, int64_t d0, int64_t d1) {
+    dbt_st_tensor *t = find_tensor(m, name);
+    if (!t) {
+        if (!optional)
+            dbt_set_error("missing tensor \"%s%s\" (or \"%s\")",
+                          m->cfg.arch == DBT_ARCH_DISTILBERT ? "distilbert." : "bert.", name, name);
+        return NULL;
+    }
+    if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
+        char got[96] = "";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        if (ndim == 2)
+            dbt_set_error("tensor \"%s\" has shape [%s], the config implies [%lld, %lld]", t->name, got,
+                          (long long)d0, (long long)d1);
+        else
+            dbt_set_error("tensor \"%s\" has shape [%s], the config implies [%lld]", t->name, got, (long long)d0);
+        return NULL;
+    }
+    t->used = 1;
+    if (t->dtype == DBT_DT_F32 && ((uintptr_t)t->data & 3) == 0) return (float *)t->data;
+    float *out = own(m, (size_t)t->numel * sizeof(float));
+    if (!out) { dbt_set_error("out of memory"); return NULL; }
+    const uint8_t *src = t->data;
+    switch (t->dtype) {
+    case DBT_DT_F32:
+        memcpy(out, src, (size_t)t->numel * 4);
+        break;
+    case DBT_DT_F16:
+        for (int64_t i = 0; i < t->numel; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            out[i] = half_to_float(h);
+        }
+        break;
+    case DBT_DT_BF16:
+        for (int64_t i = 0; i < t->numel; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            uint32_t bits = (uint32_t)h << 16;
+            memcpy(&out[i], &bits, 4);
+        }
+        break;
+    default:
+        dbt_set_error("tensor \"%s\" has dtype %s; weights must be F32, F16 or BF16", t->name, t->dtype_name);
+        return NULL;
+    }
+    return out;
+}
+
+static int linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int n_in, int optional) {
+    char wn[200], bn[200];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    l->n_out = n_out;
+    l->n_in = n_in;
+    l->w = tensor(m, wn, optional, 2, n_out, n_in);
+    if (!l->w) return optional && !find_tensor(m, wn) ? 0 : -1;
+    l->b = tensor(m, bn, 0, 1, n_out, 0);
+    return l->b ? 0 : -1;
+}
+
+static int layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n) {
+    char wn[200], bn[200];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    ln->n = n;
+    ln->gamma = tensor(m, wn, 0, 1, n, 0);
+    ln->beta = ln->gamma ? tensor(m, bn, 0, 1, n, 0) : NULL;
+    return ln->beta ? 0 : -1;
+}
+
+/* DistilBERT's fixed sinusoidal table: even columns sin(pos/10000^(j/dim)), odd columns cos. */
+static float *sinusoidal(dbt_model *m, int n_pos, int dim) {
+    float *p = own(m, (size_t)n_pos * (size_t)dim * sizeof *p);
+    if (!p) return NULL;
+    for (int pos = 0; pos < n_pos; pos++)
+        for (int j = 0; j < dim; j++) {
+            double angle = pos / pow(10000.0, 2.0 * (j / 2) / dim);
+            p[(int64_t)pos * dim + j] = (float)(j % 2 ? cos(angle) : sin(angle));
+        }
+    return p;
+}
+
+static int bind_distilbert(dbt_model *m, dbt_head head) {
+    dbt_config *c = &m->cfg;
+    dbt_weights *w = &m->w;
+    const int D = c->dim, H = c->hidden_dim;
+    if (!(w->word_emb = tensor(m, "embeddings.word_embeddings.weight", 0, 2, c->vocab_size, D))) return -1;
+    w->pos_emb = tensor(m, "embeddings.position_embeddings.weight", c->sinusoidal_pos_embds, 2,
+                        c->max_position_embeddings, D);
+    if (!w->pos_emb) {
+        if (!c->sinusoidal_pos_embds || find_tensor(m, "embeddings.position_embeddings.weight"))
+            return -1;
+        if (!(w->pos_emb = sinusoidal(m, c->max_position_embeddings, D))) return dbt_set_error("out of memory");
+    }
+    if (layernorm(m, &w->ln_emb, "embeddings.LayerNorm", D)) return -1;
+    for (int l = 0; l < c->n_layers; l++) {
+        dbt_layer *L = &w->layers[l];
+        char p[128], n[160];
+#define NAME(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
+        snprintf(p, sizeof p, "transformer.layer.%d", l);
+        if (linear(m, &L->q, NAME("attention.q_lin"), D, D, 0) || linear(m, &L->k, NAME("attention.k_lin"), D, D, 0) ||
+            linear(m, &L->v, NAME("attention.v_lin"), D, D, 0) || linear(m, &L->o, NAME("attention.out_lin"), D, D, 0) ||
+            layernorm(m, &L->ln_attn, NAME("sa_layer_norm"), D) || linear(m, &L->ff1, NAME("ffn.lin1"), H, D, 0) ||
+            linear(m, &L->ff2, NAME("ffn.lin2"), D, H, 0) || layernorm(m, &L->ln_ffn, NAME("output_layer_norm"), D))
+            return -1;
+#undef NAME
+    }
+    switch (head) {
+    case DBT_HEAD_MLM:
+        if (linear(m, &w->mlm_transform, "vocab_transform", D, D, 0) || layernorm(m, &w->mlm_ln, "vocab_layer_norm", D))
+            return -1;
+        w->mlm_decoder = tensor(m, "vocab_projector.weight", 1, 2, c->vocab_size, D);
+        if (!w->mlm_decoder) {
+            if (find_tensor(m, "vocab_projector.weight")) return -1;
+            w->mlm_decoder = w->word_emb; /* tie_word_embeddings */
+        }
+        if (!(w->mlm_bias = tensor(m, "vocab_projector.bias", 0, 1, c->vocab_size, 0))) return -1;
+        break;
+    case DBT_HEAD_SEQ_CLS:
+        if (linear(m, &w->pre_classifier, "pre_classifier", D, D, 0) ||
+            linear(m, &w->classifier, "classifier", c->n_labels, D, 0))
+            return -1;
+        break;
+    case DBT_HEAD_TOKEN_CLS:
+        if (linear(m, &w->classifier, "classifier", c->n_labels, D, 0)) return -1;
+        break;
+    case DBT_HEAD_QA:
+        if (linear(m, &w->qa, "qa_outputs", 2, D, 0)) return -1;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int bind_bert(dbt_model *m, dbt_head head) {
+    dbt_config *c = &m->cfg;
+    dbt_weights *w = &m->w;
+    const int D = c->dim, H = c->hidden_dim;
+    if (!(w->word_emb = tensor(m, "embeddings.word_embeddings.weight", 0, 2, c->vocab_size, D)) ||
+        !(w->pos_emb = tensor(m, "embeddings.position_embeddings.weight", 0, 2, c->max_position_embeddings, D)))
+        return -1;
+    if (c->type_vocab_size > 0 &&
+        !(w->type_emb = tensor(m, "embeddings.token_type_embeddings.weight", 0, 2, c->type_vocab_size, D)))
+        return -1;
+    if (layernorm(m, &w->ln_emb, "embeddings.LayerNorm", D)) return -1;
+    for (int l = 0; l < c->n_layers; l++) {
+        dbt_layer *L = &w->layers[l];
+        char p[128], n[160];
+#define NAME(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
+        snprintf(p, sizeof p, "encoder.layer.%d", l);
+        if (linear(m, &L->q, NAME("attention.self.query"), D, D, 0) ||
+            linear(m, &L->k, NAME("attention.self.key"), D, D, 0) ||
+            linear(m, &L->v, NAME("attention.self.value"), D, D, 0) ||
+            linear(m, &L->o, NAME("attention.output.dense"), D, D, 0) ||
+            layernorm(m, &L->ln_attn, NAME("attention.output.LayerNorm"), D) ||
+            linear(m, &L->ff1, NAME("intermediate.dense"), H, D, 0) ||
+            linear(m, &L->ff2, NAME("output.dense"), D, H, 0) || layernorm(m, &L->ln_ffn, NAME("output.LayerNorm"), D))
+            return -1;
+#undef NAME
+    }
+    /* The pooler exists in BertModel and BertForSequenceClassification only. */
+    if (head == DBT_HEAD_NONE || head == DBT_HEAD_SEQ_CLS) {
+        if (linear(m, &w->pooler, "pooler.dense", D, D, head == DBT_HEAD_NONE)) return -1;
+    }
+    switch (head) {
+    case DBT_HEAD_MLM:
+        if (linear(m, &w->mlm_transform, "cls.predictions.transform.dense", D, D, 0) ||
+            layernorm(m, &w->mlm_ln, "cls.predictions.transform.LayerNorm", D))
+            return -1;
+        w->mlm_decoder = tensor(m, "cls.predictions.decoder.weight", 1, 2, c->vocab_size, D);
+        if (!w->mlm_decoder) {
+            if (find_tensor(m, "cls.predictions.decoder.weight")) return -1;
+            w->mlm_decoder = w->word_emb;
+        }
+        if (!(w->mlm_bias = tensor(m, "cls.predictions.bias", 0, 1, c->vocab_size, 0))) return -1;
+        tensor(m, "cls.predictions.decoder.bias", 1, 1, c->vocab_size, 0); /* tied to the bias */
+        break;
+    case DBT_HEAD_SEQ_CLS:
+        if (linear(m, &w->classifier, "classifier", c->n_labels, D, 0)) return -1;
+        break;
+    case DBT_HEAD_TOKEN_CLS:
+        if (linear(m, &w->classifier, "classifier", c->n_labels, D, 0)) return -1;
+        break;
+    case DBT_HEAD_QA:
+        if (linear(m, &w->qa, "qa_outputs", 2, D, 0)) return -1;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const char *head_name(dbt_head h) {
+    switch (h) {
+    case DBT_HEAD_MLM: return "masked-LM";
+    case DBT_HEAD_SEQ_CLS: return "sequence classification";
+    case DBT_HEAD_TOKEN_CLS: return "token classification";
+    case DBT_HEAD_QA: return "question answering";
+    default: return "none";
+    }
+}
+
+static int64_t count_params(const dbt_model *m) {
+    const dbt_config *c = &m->cfg;
+    const dbt_weights *w = &m->w;
+    int64_t D = c->dim, H = c->hidden_dim;
+    int64_t n = (int64_t)c->vocab_size * D + (int64_t)c->max_position_embeddings * D + 2 * D;
+    if (w->type_emb) n += (int64_t)c->type_vocab_size * D;
+    n += (int64_t)c->n_layers * (4 * (D * D + D) + 2 * (H * D) + H + D + 4 * D);
+    if (w->pooler.w) n += D * D + D;
+    if (w->mlm_transform.w) {
+        n += D * D + D + 2 * D + c->vocab_size;
+        if (w->mlm_decoder != w->word_emb) n += (int64_t)c->vocab_size * D;
+    }
+    if (w->pre_classifier.w) n += D * D + D;
+    if (w->classifier.w) n += (int64_t)c->n_labels * D + c->n_labels;
+    if (w->qa.w) n += 2 * D + 2;
+    return n;
+}
+
+dbt_model *dbt_model_load(const char *dir, dbt_head head) {
+    dbt_model *m = calloc(1, sizeof *m);
+    if (!m) { dbt_set_error("out of memory"); return NULL; }
+    char path[4096];
+    if (!dbt_is_dir(dir)) { dbt_set_error("%s is not a folder", dir); free(m); return NULL; }
+    if (dbt_config_load(&m->cfg, dbt_path_join(path, sizeof path, dir, "config.json"))) { free(m); return NULL; }
+    dbt_config *c = &m->cfg;
+    if (head == DBT_HEAD_AUTO) head = c->head;
+    if (dbt_st_open_dir(&m->st, dir)) goto fail;
+    m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
+    if (!m->w.layers) { dbt_set_error("out of memory"); goto fail; }
+    if ((c->arch == DBT_ARCH_DISTILBERT ? bind_distilbert(m, head) : bind_bert(m, head)) != 0) {
+        dbt_prefix_error("%s: cannot load the %s model with a %s head", dir,
+                         c->arch == DBT_ARCH_DISTILBERT ? "DistilBERT" : "BERT", head_name(head));
+        goto fail;
+    }
+    /* What the checkpoint has and the model does not use, as transformers reports it. */
+    int unused = 0;
+    for (int i = 0; i < m->st.n_tensors; i++) {
+        const char *n = m->st.tensors[i].name;
+        if (m->st.tensors[i].used || strstr(n, "position_ids")) continue;
+        if (unused++ < 20) warn(m, "unused weight in the checkpoint: %s", n);
+    }
+    if (unused > 20) warn(m, "... and %d more unused weights", unused - 20);
+
+    if (dbt_file_exists(dbt_path_join(path, sizeof path, dir, "tokenizer.json")) ||
+        dbt_file_exists(dbt_path_join(path, sizeof path, dir, "vocab.txt"))) {
+        m->tok = dbt_tokenizer_load(dir, NULL);
+        if (!m->tok) goto fail;
+        if (dbt_tokenizer_vocab_size(m->tok) > c->vocab_size) {
+            dbt_set_error("%s: the tokenizer has %d tokens but the model's vocab_size is %d", dir,
+                          dbt_tokenizer_vocab_size(m->tok), c->vocab_size);
+            goto fail;
+        }
+    }
+    dbt_model_info *info = &m->info;
+    info->arch = c->arch;
+    info->head = head;
+    info->vocab_size = c->vocab_size;
+    info->dim = c->dim;
+    info->n_layers = c->n_layers;
+    info->n_heads = c->n_heads;
+    info->hidden_dim = c->hidden_dim;
+    info->max_position_embeddings = c->max_position_embeddings;
+    info->type_vocab_size = c->type_vocab_size;
+    info->activation = c->activation;
+    info->layer_norm_eps = c->layer_norm_eps;
+    info->n_labels = c->n_labels;
+    info->id2label = (const char *const *)c->id2label;
+    info->problem_type = c->problem_type;
+    info->architecture = c->architecture;
+    info->n_params = count_params(m);
+    return m;
+fail:
+    dbt_model_free(m);
+    return NULL;
+}
+
+void dbt_model_free(dbt_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->w.layers);
+    dbt_st_close(&m->st);
+    dbt_config_free(&m->cfg);
+    dbt_tokenizer_free(m->tok);
+    free(m->warnings);
+    free(m);
+}
+
+const dbt_model_info *dbt_model_get_info(const dbt_model *m) { return &m->info; }
+const dbt_tokenizer *dbt_model_tokenizer(const dbt_model *m) { return m->tok; }
+const char *dbt_model_warnings(const dbt_model *m) { return m->warnings ? m->warnings : ""; }
