@@ -85,7 +85,8 @@ static int wordpiece(const dbt_tokenizer *tok, const dbt_nchar *w, int32_t n, in
     int32_t len = 0;
     for (int32_t i = 0; i < n; i++) {
         at[i] = len;
-        len += (int32_t)dbt_utf8_encode(w[i].cp, bytes + len);
+        if (w[i].cp < 0x80) bytes[len++] = (char)w[i].cp;
+        else len += (int32_t)dbt_utf8_encode(w[i].cp, bytes + len);
     }
     at[n] = len;
 
@@ -132,6 +133,10 @@ static int pretokenize_and_wordpiece(const dbt_tokenizer *tok, const dbt_nchar *
         int boundary = i == n, punct = 0;
         if (!boundary) {
             int32_t c = v[i].cp;
+            if (c < 0x80) { /* ASCII letters and digits: the common case, no calls */
+                if ((c | 32) >= 'a' && (c | 32) <= 'z') continue;
+                if (c >= '0' && c <= '9') continue;
+            }
             if (dbt_uc_is_whitespace(c)) boundary = 1;
             else if (dbt_uc_is_punctuation(c)) boundary = punct = 1;
         }
@@ -156,7 +161,27 @@ static int is_word_char(int32_t c) {
 static int find_added(const dbt_tokenizer *tok, int normalized, const int32_t *c, size_t stride,
                       size_t from, size_t n, size_t *m_start, size_t *m_end) {
 #define CP(i) (c[(i) * stride])
+    /* Fast rejection: the distinct first code points of the tokens of this kind (BERT: only
+     * '[' for the raw kind, none at all for the normalized kind). */
+    int32_t firsts[8];
+    int n_firsts = 0, many = 0;
+    for (int k = 0; k < tok->n_added && !many; k++) {
+        const dbt_added_token *a = &tok->added[k];
+        if (a->normalized != normalized || a->n_cps == 0) continue;
+        int f = 0;
+        while (f < n_firsts && firsts[f] != a->cps[0]) f++;
+        if (f < n_firsts) continue;
+        if (n_firsts == 8) many = 1;
+        else firsts[n_firsts++] = a->cps[0];
+    }
+    if (n_firsts == 0) return -1;
     for (size_t i = from; i < n; i++) {
+        if (!many) {
+            int32_t ci = CP(i);
+            int f = 0;
+            while (f < n_firsts && firsts[f] != ci) f++;
+            if (f == n_firsts) continue;
+        }
         int best = -1;
         size_t best_len = 0;
         for (int k = 0; k < tok->n_added; k++) {
@@ -240,7 +265,11 @@ static int32_t *decode_text(const char *text, size_t len, size_t *n_out) {
     int32_t *cps = malloc((len + 1) * sizeof *cps);
     if (!cps) return NULL;
     size_t n = 0, i = 0;
-    while (i < len) i += dbt_utf8_decode((const unsigned char *)text + i, len - i, &cps[n++]);
+    const unsigned char *u = (const unsigned char *)text;
+    while (i < len) {
+        if (u[i] < 0x80) cps[n++] = u[i++]; /* ASCII needs no decoder */
+        else i += dbt_utf8_decode(u + i, len - i, &cps[n++]);
+    }
     *n_out = n;
     return cps;
 }

@@ -43,8 +43,20 @@ static void canonical_reorder(dbt_nchar *v, size_t n) {
 int dbt_normalize(const dbt_normalizer_cfg *cfg, const int32_t *cps, int32_t n, int32_t orig_base,
                   dbt_nbuf *out) {
     out->n = 0;
+    int non_ascii = 0; /* only code points >= U+0300 can have a combining class */
     for (int32_t i = 0; i < n; i++) {
         int32_t c = cps[i], orig = orig_base + i;
+        if (c >= 0x20 && c < 0x7F) { /* printable ASCII: clean_text keeps it as it is */
+            if (cfg->lowercase && c >= 'A' && c <= 'Z') c += 32;
+            if (out->n < out->cap) {
+                out->v[out->n].cp = c;
+                out->v[out->n].orig = orig;
+                out->n++;
+            } else if (dbt_nbuf_push(out, c, orig)) {
+                return -1;
+            }
+            continue;
+        }
         if (cfg->clean_text) {
             if (c == 0 || c == DBT_REPLACEMENT_CHAR || dbt_uc_is_control(c)) continue;
             if (dbt_uc_is_whitespace(c)) c = ' ';
@@ -54,6 +66,7 @@ int dbt_normalize(const dbt_normalizer_cfg *cfg, const int32_t *cps, int32_t n, 
             if (dbt_nbuf_push(out, c, orig)) return -1;
             continue;
         }
+        non_ascii = 1;
         int chinese = cfg->handle_chinese_chars && dbt_uc_is_chinese(c);
         if (chinese && dbt_nbuf_push(out, ' ', orig)) return -1;
         int32_t dec[8];
@@ -75,6 +88,6 @@ int dbt_normalize(const dbt_normalizer_cfg *cfg, const int32_t *cps, int32_t n, 
         if (chinese && dbt_nbuf_push(out, ' ', orig)) return -1;
     }
     /* Reordering only matters for marks that survive (no strip_accents, or Mc/Me marks). */
-    if (cfg->strip_accents) canonical_reorder(out->v, out->n);
+    if (cfg->strip_accents && non_ascii) canonical_reorder(out->v, out->n);
     return 0;
 }
