@@ -9,6 +9,7 @@
 #
 # Missing system packages or the oracle venv are installed by scripts/install-deps.sh.
 
+comma := ,
 PREFIX ?= /usr/local
 BUILD ?= build
 CC ?= cc
@@ -21,16 +22,17 @@ ifeq ($(BUILD),build-asan)
   OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS)
-LIBS := -lopenblas -lutf8proc -lcjson -lm -pthread
-LDFLAGS_ALL := $(if $(filter build-asan,$(BUILD)),-fsanitize=address$(,)undefined) $(LDFLAGS)
-, := ,
+LIBS := -lz -lopenblas -lutf8proc -lcjson -lm -pthread
+LDFLAGS_ALL := $(if $(filter build-asan,$(BUILD)),-fsanitize=address$(comma)undefined) $(LDFLAGS)
 
-LIB_SRC := $(wildcard src/common/*.c src/tokenizer/*.c src/kernels/*.c src/model/*.c src/tasks/*.c)
+LIB_SRC := $(wildcard src/common/*.c src/tokenizer/*.c src/kernels/*.c src/model/*.c src/tasks/*.c src/training/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 STATIC_LIB := $(BUILD)/libdistilbert.a
 SHARED_LIB := $(BUILD)/libdistilbert.so
@@ -66,16 +68,21 @@ $(BUILD)/tests/%: tests/unit/%.c $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC_LIB) $(LDFLAGS_ALL) $(LIBS) -lcmocka
 
+# Small programs the pytest suites drive (they sit next to the CLI: $(BUILD)/tools/).
+$(BUILD)/tools/%: tests/tools/%.c $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< $(STATIC_LIB) $(LDFLAGS_ALL) $(LIBS)
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 # ---- tests ------------------------------------------------------------------------------
-test: oracle all $(TEST_BIN)
+test: oracle all $(TEST_BIN) $(TOOL_BIN)
 	$(MAKE) --no-print-directory test-unit test-oracle BUILD=$(BUILD)
 
-test-unit: $(TEST_BIN)
+test-unit: $(TEST_BIN) $(TOOL_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 
-test-oracle: $(CLI)
+test-oracle: $(CLI) $(TOOL_BIN)
 	DBT_BIN=$(abspath $(CLI)) $(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
 
 test-asan: oracle

@@ -27,6 +27,9 @@ extern "C" {
 /* The message of the last failure in this thread ("" if none). */
 const char *dbt_last_error(void);
 
+/* Where the library's warnings go (e.g. "input 3 was truncated"); none until this is called. */
+void dbt_set_log(void (*fn)(const char *msg, void *user_data), void *user_data);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tokenizer: BertTokenizerFast semantics (BertNormalizer → BertPreTokenizer → WordPiece →     */
 /* [CLS] A [SEP] (B [SEP]) post-processing), loaded from vocab.txt or tokenizer.json.         */
@@ -196,6 +199,95 @@ typedef struct {
 int dbt_model_forward(dbt_model *m, const dbt_encoding *encs, int n, const dbt_forward_opts *opts,
                       dbt_output *out);
 void dbt_output_free(dbt_output *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Pipelines: what transformers' pipeline() gives for each task, as JSON text per input.       */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum {
+    DBT_TASK_FILL_MASK = 0, /* [{"score","token","token_str","sequence"}...] per [MASK] */
+    DBT_TASK_CLASSIFY,      /* {"label","score"} (top_k 1) or [{"label","score"}...] */
+    DBT_TASK_NER,           /* [{"entity"|"entity_group","score","word","start","end"}...] */
+    DBT_TASK_QA,            /* {"score","start","end","answer"} (top_k 1) or a list */
+    DBT_TASK_EMBED,         /* {"embedding":[...]} */
+} dbt_task;
+
+typedef enum { DBT_AGG_NONE = 0, DBT_AGG_SIMPLE, DBT_AGG_FIRST, DBT_AGG_AVERAGE, DBT_AGG_MAX } dbt_aggregation;
+typedef enum { DBT_FN_DEFAULT = 0, DBT_FN_SOFTMAX, DBT_FN_SIGMOID, DBT_FN_NONE } dbt_score_fn;
+typedef enum { DBT_POOL_DEFAULT = 0, DBT_POOL_MEAN, DBT_POOL_CLS, DBT_POOL_MAX } dbt_pooling;
+
+typedef struct {
+    int top_k;                    /* fill-mask 5, classify 1 (-1: every label), qa 1 */
+    dbt_score_fn function;        /* classify: DEFAULT picks as transformers does */
+    dbt_aggregation aggregation;  /* ner */
+    int max_length;               /* tokens per sequence; 0: the model's (qa: 384) */
+    int doc_stride;               /* qa: -1 → min(max_length / 2, 128) */
+    int max_answer_len;           /* qa: 15 */
+    int max_question_len;         /* qa: 64 */
+    int handle_impossible_answer; /* qa: allow the empty answer */
+    dbt_pooling pooling;          /* embed: DEFAULT reads 1_Pooling/config.json, else mean */
+    int normalize;                /* embed: -1 as modules.json says (Normalize module), 0/1 */
+    int raw;                      /* add the raw logits to each result */
+    int batch_size;               /* sequences per forward pass: 32 */
+} dbt_pipeline_opts;
+
+dbt_pipeline_opts dbt_pipeline_opts_default(dbt_task task);
+
+/* One input: a text, or a pair (classify: a text pair; qa: text = question, text_pair = context). */
+typedef struct {
+    const char *text;
+    const char *text_pair;
+} dbt_input;
+
+/* The head a task needs, for dbt_model_load. */
+dbt_head dbt_task_head(dbt_task task);
+
+/* Runs the task on n inputs. json_out[i] receives a malloc'd JSON text in the pipeline's shape.
+ * Returns 0, or -1 (then json_out holds nothing to free). */
+int dbt_pipeline_run(dbt_model *m, dbt_task task, const dbt_input *in, int n, const dbt_pipeline_opts *o,
+                     char **json_out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Training: fine-tuning and evaluation (transformers' Trainer semantics: AdamW, linear         */
+/* warmup/decay, clipping, no decay on biases and LayerNorm weights).                          */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    dbt_task task;                 /* DBT_TASK_CLASSIFY, DBT_TASK_NER or DBT_TASK_QA */
+    const char *model_dir;         /* start from here (a missing head is initialized, reported) */
+    const char *train_path, *dev_path; /* dev_path may be NULL */
+    const char *out_dir;           /* the trained model, as a Hugging Face folder */
+    int epochs;                    /* 3 */
+    int64_t max_steps;             /* 0: epochs decide */
+    float lr;                      /* 5e-5 */
+    int batch_size;                /* 32 */
+    int grad_accum;                /* 1 */
+    int max_length;                /* 128 (qa: 384) */
+    int doc_stride;                /* qa: 128 */
+    float warmup_ratio;            /* 0 */
+    float weight_decay;            /* 0 */
+    float max_grad_norm;           /* 1.0 */
+    uint64_t seed;                 /* 42 */
+    int log_every;                 /* steps between log lines: 10 */
+    int64_t eval_every;            /* steps between evaluations; 0: once per epoch */
+    int resume;                    /* continue from out_dir's saved state */
+    int progress;                  /* -1: a progress bar when stderr is a terminal */
+    /* classification data: column names or indices (NULL: guessed), regression */
+    const char *text_column, *pair_column, *label_column;
+    int regression;
+    /* task-specific distillation (teacher_dir NULL: none): loss = alpha_ce·KL·T² + alpha_task·task */
+    const char *teacher_dir;
+    float alpha_ce, alpha_task, temperature;
+} dbt_finetune_opts;
+
+dbt_finetune_opts dbt_finetune_opts_default(dbt_task task);
+/* Trains; writes out_dir (model, tokenizer files, train_log.jsonl, training.svg, training state).
+ * Returns 0, 1 when interrupted by SIGINT (state saved), -1 on error. */
+int dbt_finetune(const dbt_finetune_opts *o);
+
+/* Evaluates model_dir on data_path; *json receives the metrics as a malloc'd JSON object
+ * (accuracy, f1, mcc, pearson, spearman / seqeval precision, recall, f1 / SQuAD exact_match, f1). */
+int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, const dbt_finetune_opts *o, char **json);
 
 #ifdef __cplusplus
 }

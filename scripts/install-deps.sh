@@ -11,10 +11,12 @@ APT_PACKAGES=(
   build-essential pkg-config clang
   libutf8proc-dev      # Unicode categories, NFD, case mapping
   libcjson-dev         # JSON parsing (config.json, tokenizer.json, requests)
+  zlib1g-dev           # reading gzip-compressed data sets
   libcmocka-dev        # C unit-test framework
   libopenblas-dev      # sgemm (until our own kernels measure faster)
   python3-torch python3-venv python3-pip python3-numpy  # the oracle's torch (1.13)
   python3-scipy python3-sklearn python3-pil            # metrics references, sentence-transformers
+  libgoogle-perftools4 # tcmalloc, preloaded into the PyTorch peer of the model benchmark
 )
 
 missing=()
@@ -34,13 +36,13 @@ fi
 VENV=.venv
 REQ=scripts/requirements-oracle.txt
 NODEPS=scripts/requirements-nodeps.txt
-STAMP="$VENV/.installed-$(cat "$REQ" "$NODEPS" | sha256sum | cut -c1-16)"
+STAMP="$VENV/.installed-$(cat "$REQ" "$NODEPS" scripts/pip-build-constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "install-deps: creating the oracle venv in $VENV"
   [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$VENV"
   PIP=("$VENV/bin/pip" install -q --disable-pip-version-check)
   "${PIP[@]}" -r "$REQ"
-  "${PIP[@]}" --no-deps -r "$NODEPS"
+  PIP_CONSTRAINT="$PWD/scripts/pip-build-constraints.txt" "${PIP[@]}" --no-deps -r "$NODEPS"
   # The oracle must run on Debian's torch: refuse a venv where PyPI's torch shadows it.
   "$VENV/bin/python" -c "
 import torch, transformers, tokenizers, sentence_transformers

@@ -53,4 +53,31 @@ typedef struct {
 } cli_tokenizer_args;
 dbt_tokenizer *cli_load_tokenizer(const char *cmd, const cli_tokenizer_args *a);
 
+/* The subcommands that run a pipeline share one loop (cli_pipeline.c). */
+typedef enum {
+    CLI_INPUT_TEXT = 0, /* one text per line (or a JSON record {"text": ...}) */
+    CLI_INPUT_PAIRS,    /* a text, or "first<TAB>second" (or {"text", "text_pair"}) */
+    CLI_INPUT_QA,       /* {"question": ..., "context": ...} per line */
+} cli_input_mode;
+
+typedef struct {
+    const char *model;
+    dbt_task task;
+    dbt_pipeline_opts opts;
+    cli_input_mode input;
+    char **texts;          /* inputs given as arguments (n_texts of them) */
+    int n_texts;
+    const char *question, *context; /* qa: one input from flags */
+    int threads;
+} cli_pipeline_args;
+
+int cli_pipeline(const char *cmd, const cli_pipeline_args *a);
+int cmd_classify(int argc, char **argv);
+int cmd_fill_mask(int argc, char **argv);
+int cmd_ner(int argc, char **argv);
+int cmd_qa(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
 #endif

@@ -13,7 +13,14 @@ typedef struct {
 static const command commands[] = {
     {"tokenize", "text lines → token ids, tokens, type ids, offsets (JSON lines)", cmd_tokenize},
     {"decode", "token ids (JSON lines) → text", cmd_decode},
+    {"fill-mask", "predict [MASK] tokens", cmd_fill_mask},
+    {"classify", "text classification (sentiment, topics, pairs): label and score", cmd_classify},
+    {"ner", "token classification: named entities with character offsets", cmd_ner},
+    {"qa", "extractive question answering over a context", cmd_qa},
+    {"embed", "sentence embeddings (mean/cls/max pooling, sentence-transformers folders)", cmd_embed},
     {"forward", "raw model outputs: hidden states, pooler output, logits", cmd_forward},
+    {"finetune", "fine-tune for classify, ner or qa (AdamW, warmup, checkpoints, resume)", cmd_finetune},
+    {"eval", "metrics on a dev set: accuracy/F1/MCC, Pearson/Spearman, seqeval, SQuAD", cmd_eval},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -57,6 +57,13 @@ void dbt_jw_float(dbt_jw *w, double v) {
     dbt_jw_raw(w, b, (size_t)n);
 }
 
+void dbt_jw_double(dbt_jw *w, double v) {
+    if (!isfinite(v)) { dbt_jw_lit(w, "null"); return; }
+    char b[40];
+    int n = snprintf(b, sizeof b, "%.17g", v);
+    dbt_jw_raw(w, b, (size_t)n);
+}
+
 void dbt_jw_ints(dbt_jw *w, const int32_t *v, int n) {
     dbt_jw_raw(w, "[", 1);
     for (int i = 0; i < n; i++) {

@@ -32,4 +32,16 @@ void dbt_activation_forward(dbt_activation act, float *x, int64_t n);
  * (the rest are set to 0). */
 void dbt_softmax_rows(float *x, int rows, int n, int valid);
 
+/* ---- training (forward and backward side by side in ops.c) ---- */
+
+/* LayerNorm forward that also keeps x̂ (rows×n) and 1/σ (rows) for the backward pass. */
+void dbt_layernorm_forward_train(const float *x, const float *residual, int rows, int n, const float *gamma,
+                                 const float *beta, float eps, float *y, float *xhat, float *rstd);
+void dbt_layernorm_backward(const float *dy, const float *xhat, const float *rstd, const float *gamma, int rows,
+                            int n, float *dx, float *dgamma, float *dbeta);
+void dbt_activation_backward(dbt_activation act, const float *pre, const float *dy, float *dx, int64_t n);
+void dbt_softmax_backward_rows(const float *p, float *dy, int rows, int n);
+void dbt_linear_backward(const float *x, const float *dy, int M, int K, int N, const float *W, float *dx,
+                         int accumulate, float *dW, float *db);
+
 #endif

@@ -194,6 +194,7 @@ int dbt_config_parse(dbt_config *c, const char *json, size_t len) {
     }
     if (c->layer_norm_eps <= 0) { dbt_set_error("config.json: layer_norm_eps must be positive"); goto done; }
     if (parse_labels(c, j)) goto done;
+    if (!(c->raw_json = strndup(json, len))) { dbt_set_error("out of memory"); goto done; }
     rc = 0;
 done:
     cJSON_Delete(j);
@@ -217,4 +218,88 @@ void dbt_config_free(dbt_config *c) {
     free(c->id2label);
     c->id2label = NULL;
     c->n_labels = 0;
+    free(c->raw_json);
+    c->raw_json = NULL;
+}
+
+int dbt_config_set_labels(dbt_config *c, int n, const char *const *names) {
+    char **l = calloc((size_t)n, sizeof *l);
+    if (!l) return dbt_set_error("out of memory");
+    for (int i = 0; i < n; i++)
+        if (!(l[i] = strdup(names[i]))) {
+            for (int k = 0; k < i; k++) free(l[k]);
+            free(l);
+            return dbt_set_error("out of memory");
+        }
+    for (int i = 0; i < c->n_labels; i++) free(c->id2label[i]);
+    free(c->id2label);
+    c->id2label = l;
+    c->n_labels = n;
+    return 0;
+}
+
+static void put(cJSON *o, const char *k, cJSON *v) {
+    if (cJSON_GetObjectItemCaseSensitive(o, k)) cJSON_ReplaceItemInObjectCaseSensitive(o, k, v);
+    else cJSON_AddItemToObject(o, k, v);
+}
+
+char *dbt_config_to_json(const dbt_config *c, const char *architecture) {
+    cJSON *j = c->raw_json ? cJSON_Parse(c->raw_json) : NULL;
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        j = cJSON_CreateObject();
+    }
+    if (!j) return NULL;
+    cJSON *archs = cJSON_CreateArray();
+    cJSON_AddItemToArray(archs, cJSON_CreateString(architecture));
+    put(j, "architectures", archs);
+    const char *act = dbt_activation_name(c->activation);
+    if (c->arch == DBT_ARCH_DISTILBERT) {
+        put(j, "model_type", cJSON_CreateString("distilbert"));
+        put(j, "vocab_size", cJSON_CreateNumber(c->vocab_size));
+        put(j, "dim", cJSON_CreateNumber(c->dim));
+        put(j, "n_layers", cJSON_CreateNumber(c->n_layers));
+        put(j, "n_heads", cJSON_CreateNumber(c->n_heads));
+        put(j, "hidden_dim", cJSON_CreateNumber(c->hidden_dim));
+        put(j, "max_position_embeddings", cJSON_CreateNumber(c->max_position_embeddings));
+        put(j, "sinusoidal_pos_embds", cJSON_CreateBool(c->sinusoidal_pos_embds));
+        put(j, "activation", cJSON_CreateString(act));
+        put(j, "dropout", cJSON_CreateNumber(c->dropout));
+        put(j, "attention_dropout", cJSON_CreateNumber(c->attention_dropout));
+        put(j, "seq_classif_dropout", cJSON_CreateNumber(c->classifier_dropout));
+        put(j, "qa_dropout", cJSON_CreateNumber(c->qa_dropout));
+    } else {
+        put(j, "model_type", cJSON_CreateString("bert"));
+        put(j, "vocab_size", cJSON_CreateNumber(c->vocab_size));
+        put(j, "hidden_size", cJSON_CreateNumber(c->dim));
+        put(j, "num_hidden_layers", cJSON_CreateNumber(c->n_layers));
+        put(j, "num_attention_heads", cJSON_CreateNumber(c->n_heads));
+        put(j, "intermediate_size", cJSON_CreateNumber(c->hidden_dim));
+        put(j, "max_position_embeddings", cJSON_CreateNumber(c->max_position_embeddings));
+        put(j, "type_vocab_size", cJSON_CreateNumber(c->type_vocab_size));
+        put(j, "hidden_act", cJSON_CreateString(act));
+        put(j, "hidden_dropout_prob", cJSON_CreateNumber(c->dropout));
+        put(j, "attention_probs_dropout_prob", cJSON_CreateNumber(c->attention_dropout));
+        put(j, "layer_norm_eps", cJSON_CreateNumber(c->layer_norm_eps));
+        put(j, "position_embedding_type", cJSON_CreateString("absolute"));
+    }
+    put(j, "initializer_range", cJSON_CreateNumber(c->initializer_range));
+    put(j, "pad_token_id", cJSON_CreateNumber(c->pad_token_id));
+    cJSON *i2l = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
+    for (int i = 0; i < c->n_labels; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "%d", i);
+        cJSON_AddItemToObject(i2l, k, cJSON_CreateString(c->id2label[i]));
+        if (!cJSON_GetObjectItemCaseSensitive(l2i, c->id2label[i]))
+            cJSON_AddItemToObject(l2i, c->id2label[i], cJSON_CreateNumber(i));
+    }
+    put(j, "id2label", i2l);
+    put(j, "label2id", l2i);
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "num_labels"); /* id2label says it */
+    static const char *const problems[] = {NULL, "single_label_classification", "multi_label_classification", "regression"};
+    if (c->problem_type != DBT_PROBLEM_DEFAULT) put(j, "problem_type", cJSON_CreateString(problems[c->problem_type]));
+    put(j, "torch_dtype", cJSON_CreateString("float32")); /* we write F32 tensors */
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    return s;
 }

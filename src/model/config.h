@@ -26,12 +26,18 @@ typedef struct {
     int n_labels;
     char **id2label;             /* n_labels strings */
     dbt_problem_type problem_type;
+    char *raw_json;              /* the text it was parsed from: unknown keys survive a save */
 } dbt_config;
 
 /* Parses config.json text. Returns 0, or -1 with dbt_last_error() set. */
 int dbt_config_parse(dbt_config *c, const char *json, size_t len);
 int dbt_config_load(dbt_config *c, const char *path);
 void dbt_config_free(dbt_config *c);
+/* config.json text for c (the keys transformers writes for the architecture, over the keys of
+ * raw_json), with "architectures" = [architecture]. malloc'd, or NULL. */
+char *dbt_config_to_json(const dbt_config *c, const char *architecture);
+/* Replaces the labels (n names, copied). */
+int dbt_config_set_labels(dbt_config *c, int n, const char *const *names);
 const char *dbt_activation_name(dbt_activation a);
 
 #endif

@@ -55,6 +55,17 @@ struct dbt_model {
     int n_owned;
     dbt_tokenizer *tok;
     char *warnings;
+    char *dir;                 /* the folder it was loaded from (pipelines read module configs) */
+    /* loading for training: a head missing from the checkpoint is initialized as transformers
+     * does (normal(0, initializer_range) weights, zero biases), seeded */
+    int init_head;
+    uint64_t init_seed;
 };
+
+/* dbt_model_load with training options: n_labels/labels (n_labels 0: from config.json) replace
+ * the config's labels; init_head lets a missing head be freshly initialized (reported in the
+ * warnings). */
+dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_labels, const char *const *labels,
+                                       int init_head, uint64_t seed);
 
 #endif

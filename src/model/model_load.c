@@ -10,6 +10,8 @@
 
 #include "../common/error.h"
 #include "../common/file.h"
+#include "../common/rng.h"
+#include "../common/strmap.h"
 #include "model_internal.h"
 
 static void *own(dbt_model *m, size_t bytes) {
@@ -140,6 +142,31 @@ static int linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int 
     return l->b ? 0 : -1;
 }
 
+/* A head tensor that the checkpoint lacks, created as transformers' _init_weights does. */
+static float *fresh(dbt_model *m, dbt_rng *rng, const char *name, int64_t numel, float value, int normal) {
+    float *p = own(m, (size_t)numel * sizeof *p);
+    if (!p) { dbt_set_error("out of memory"); return NULL; }
+    for (int64_t i = 0; i < numel; i++) p[i] = normal ? m->cfg.initializer_range * dbt_rng_normal(rng) : value;
+    warn(m, "newly initialized (not in the checkpoint): %s", name);
+    return p;
+}
+
+static int head_linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int n_in) {
+    char wn[200], bn[200];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    if (!m->init_head || find_tensor(m, wn)) return linear(m, l, name, n_out, n_in, 0);
+    dbt_rng rng;
+    dbt_rng_seed(&rng, m->init_seed ^ dbt_strmap_hash(name, strlen(name)));
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    l->n_out = n_out;
+    l->n_in = n_in;
+    l->w = fresh(m, &rng, wn, (int64_t)n_out * n_in, 0, 1);
+    l->b = l->w ? fresh(m, &rng, bn, n_out, 0, 0) : NULL;
+    return l->b ? 0 : -1;
+}
+
+static int head_layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n);
+
 static int layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n) {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", name);
@@ -147,6 +174,17 @@ static int layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n) {
     ln->n = n;
     ln->gamma = tensor(m, wn, 0, 1, n, 0);
     ln->beta = ln->gamma ? tensor(m, bn, 0, 1, n, 0) : NULL;
+    return ln->beta ? 0 : -1;
+}
+
+static int head_layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n) {
+    char wn[200], bn[200];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    if (!m->init_head || find_tensor(m, wn)) return layernorm(m, ln, name, n);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    ln->n = n;
+    ln->gamma = fresh(m, NULL, wn, n, 1.0f, 0);
+    ln->beta = ln->gamma ? fresh(m, NULL, bn, n, 0.0f, 0) : NULL;
     return ln->beta ? 0 : -1;
 }
 
@@ -189,25 +227,28 @@ static int bind_distilbert(dbt_model *m, dbt_head head) {
     }
     switch (head) {
     case DBT_HEAD_MLM:
-        if (linear(m, &w->mlm_transform, "vocab_transform", D, D, 0) || layernorm(m, &w->mlm_ln, "vocab_layer_norm", D))
+        if (head_linear(m, &w->mlm_transform, "vocab_transform", D, D) || head_layernorm(m, &w->mlm_ln, "vocab_layer_norm", D))
             return -1;
         w->mlm_decoder = tensor(m, "vocab_projector.weight", 1, 2, c->vocab_size, D);
         if (!w->mlm_decoder) {
             if (find_tensor(m, "vocab_projector.weight")) return -1;
             w->mlm_decoder = w->word_emb; /* tie_word_embeddings */
         }
-        if (!(w->mlm_bias = tensor(m, "vocab_projector.bias", 0, 1, c->vocab_size, 0))) return -1;
+        if (!(w->mlm_bias = tensor(m, "vocab_projector.bias", m->init_head, 1, c->vocab_size, 0))) {
+            if (!m->init_head || find_tensor(m, "vocab_projector.bias")) return -1;
+            if (!(w->mlm_bias = fresh(m, NULL, "vocab_projector.bias", c->vocab_size, 0, 0))) return -1;
+        }
         break;
     case DBT_HEAD_SEQ_CLS:
-        if (linear(m, &w->pre_classifier, "pre_classifier", D, D, 0) ||
-            linear(m, &w->classifier, "classifier", c->n_labels, D, 0))
+        if (head_linear(m, &w->pre_classifier, "pre_classifier", D, D) ||
+            head_linear(m, &w->classifier, "classifier", c->n_labels, D))
             return -1;
         break;
     case DBT_HEAD_TOKEN_CLS:
-        if (linear(m, &w->classifier, "classifier", c->n_labels, D, 0)) return -1;
+        if (head_linear(m, &w->classifier, "classifier", c->n_labels, D)) return -1;
         break;
     case DBT_HEAD_QA:
-        if (linear(m, &w->qa, "qa_outputs", 2, D, 0)) return -1;
+        if (head_linear(m, &w->qa, "qa_outputs", 2, D)) return -1;
         break;
     default:
         break;
@@ -243,29 +284,33 @@ static int bind_bert(dbt_model *m, dbt_head head) {
     }
     /* The pooler exists in BertModel and BertForSequenceClassification only. */
     if (head == DBT_HEAD_NONE || head == DBT_HEAD_SEQ_CLS) {
-        if (linear(m, &w->pooler, "pooler.dense", D, D, head == DBT_HEAD_NONE)) return -1;
+        if (head == DBT_HEAD_NONE ? linear(m, &w->pooler, "pooler.dense", D, D, 1) : head_linear(m, &w->pooler, "pooler.dense", D, D))
+            return -1;
     }
     switch (head) {
     case DBT_HEAD_MLM:
-        if (linear(m, &w->mlm_transform, "cls.predictions.transform.dense", D, D, 0) ||
-            layernorm(m, &w->mlm_ln, "cls.predictions.transform.LayerNorm", D))
+        if (head_linear(m, &w->mlm_transform, "cls.predictions.transform.dense", D, D) ||
+            head_layernorm(m, &w->mlm_ln, "cls.predictions.transform.LayerNorm", D))
             return -1;
         w->mlm_decoder = tensor(m, "cls.predictions.decoder.weight", 1, 2, c->vocab_size, D);
         if (!w->mlm_decoder) {
             if (find_tensor(m, "cls.predictions.decoder.weight")) return -1;
             w->mlm_decoder = w->word_emb;
         }
-        if (!(w->mlm_bias = tensor(m, "cls.predictions.bias", 0, 1, c->vocab_size, 0))) return -1;
+        if (!(w->mlm_bias = tensor(m, "cls.predictions.bias", m->init_head, 1, c->vocab_size, 0))) {
+            if (!m->init_head || find_tensor(m, "cls.predictions.bias")) return -1;
+            if (!(w->mlm_bias = fresh(m, NULL, "cls.predictions.bias", c->vocab_size, 0, 0))) return -1;
+        }
         tensor(m, "cls.predictions.decoder.bias", 1, 1, c->vocab_size, 0); /* tied to the bias */
         break;
     case DBT_HEAD_SEQ_CLS:
-        if (linear(m, &w->classifier, "classifier", c->n_labels, D, 0)) return -1;
+        if (head_linear(m, &w->classifier, "classifier", c->n_labels, D)) return -1;
         break;
     case DBT_HEAD_TOKEN_CLS:
-        if (linear(m, &w->classifier, "classifier", c->n_labels, D, 0)) return -1;
+        if (head_linear(m, &w->classifier, "classifier", c->n_labels, D)) return -1;
         break;
     case DBT_HEAD_QA:
-        if (linear(m, &w->qa, "qa_outputs", 2, D, 0)) return -1;
+        if (head_linear(m, &w->qa, "qa_outputs", 2, D)) return -1;
         break;
     default:
         break;
@@ -302,13 +347,22 @@ static int64_t count_params(const dbt_model *m) {
 }
 
 dbt_model *dbt_model_load(const char *dir, dbt_head head) {
+    return dbt_model_load_for_training(dir, head, 0, NULL, 0, 0);
+}
+
+dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_labels, const char *const *labels,
+                                       int init_head, uint64_t seed) {
     dbt_model *m = calloc(1, sizeof *m);
     if (!m) { dbt_set_error("out of memory"); return NULL; }
     char path[4096];
     if (!dbt_is_dir(dir)) { dbt_set_error("%s is not a folder", dir); free(m); return NULL; }
     if (dbt_config_load(&m->cfg, dbt_path_join(path, sizeof path, dir, "config.json"))) { free(m); return NULL; }
     dbt_config *c = &m->cfg;
+    m->init_head = init_head;
+    m->init_seed = seed;
+    if (n_labels > 0 && dbt_config_set_labels(c, n_labels, labels)) { dbt_model_free(m); return NULL; }
     if (head == DBT_HEAD_AUTO) head = c->head;
+    if (!(m->dir = strdup(dir))) { dbt_set_error("out of memory"); goto fail; }
     if (dbt_st_open_dir(&m->st, dir)) goto fail;
     m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
     if (!m->w.layers) { dbt_set_error("out of memory"); goto fail; }
@@ -368,6 +422,7 @@ void dbt_model_free(dbt_model *m) {
     dbt_config_free(&m->cfg);
     dbt_tokenizer_free(m->tok);
     free(m->warnings);
+    free(m->dir);
     free(m);
 }
 

@@ -53,7 +53,7 @@ def make(out, kind, head, size, seed=0, extra=None, dtype=None):
     if dtype is not None:
         model = model.to(dtype)
     model.save_pretrained(out, safe_serialization=True)
-    tok = tf.BertTokenizerFast(VOCAB)
+    tok = (tf.DistilBertTokenizerFast if kind == "distilbert" else tf.BertTokenizerFast)(VOCAB)
     tok.model_max_length = cfg.max_position_embeddings
     tok.save_pretrained(out)
     return out

@@ -1,0 +1,50 @@
+/* cmd_fill_mask.c — `distilbert fill-mask`: the fill-mask pipeline. */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const HELP =
+    "usage: distilbert fill-mask --model DIR [options] [TEXT ...]\n"
+    "\n"
+    "Predicts the [MASK] tokens of each TEXT argument or stdin line and writes one JSON result per\n"
+    "input: [{\"score\",\"token\",\"token_str\",\"sequence\"}...] for one mask, a list of such lists\n"
+    "for several.\n"
+    "\n"
+    "  --model DIR        a ...ForMaskedLM folder\n"
+    "  --top-k K          predictions per mask (default 5)\n"
+    "  --max-length N     truncate to N tokens (default: the model's limit)\n"
+    "  --raw              wrap as {\"result\": ..., \"logits\": [...]}\n"
+    "  --batch-size N     sequences per forward pass (default 32)\n"
+    "  --threads N        threads (default: all cores)\n";
+
+int cmd_fill_mask(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"top-k", required_argument, 0, 'k'},
+        {"max-length", required_argument, 0, 'L'}, {"raw", no_argument, 0, 'r'},
+        {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+        {"model", required_argument, 0, 'm'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    cli_pipeline_args a = {0};
+    a.task = DBT_TASK_FILL_MASK;
+    a.opts = dbt_pipeline_opts_default(a.task);
+    a.input = CLI_INPUT_TEXT;
+    long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a.model = optarg; break;
+        case 'k': if (!cli_int("--top-k", optarg, 1, 1 << 24, &v)) return 2; a.opts.top_k = (int)v; break;
+        case 'L': if (!cli_int("--max-length", optarg, 1, 1 << 20, &v)) return 2; a.opts.max_length = (int)v; break;
+        case 'r': a.opts.raw = 1; break;
+        case 'b': if (!cli_int("--batch-size", optarg, 1, 4096, &v)) return 2; a.opts.batch_size = (int)v; break;
+        case 't': if (!cli_int("--threads", optarg, 1, 1024, &v)) return 2; a.threads = (int)v; break;
+        case 'h': fputs(HELP, stdout); return 0;
+        default: fputs(HELP, stderr); return 2;
+        }
+    }
+    a.texts = argv + optind;
+    a.n_texts = argc - optind;
+    return cli_pipeline("fill-mask", &a);
+}

@@ -1,0 +1,172 @@
+"""distilbert finetune / eval on tiny models: saved folders load in transformers with no missing or
+unexpected keys and give the same outputs; resume reaches the same weights as an uninterrupted
+run; SIGINT saves and exits; a NaN loss stops with a clear error; metrics match the references."""
+import gzip
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+
+torch = pytest.importorskip("torch")
+tf = pytest.importorskip("transformers")
+from safetensors.numpy import load_file  # noqa: E402
+
+SST_DEV = os.path.join(ROOT, "data", "sst2", "dev.tsv")
+
+
+@pytest.fixture(scope="module")
+def sst_small(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sst")
+    with gzip.open(os.path.join(ROOT, "data", "sst2", "train.tsv.gz"), "rt") as f:
+        lines = f.read().splitlines()
+    (d / "train.tsv").write_text("\n".join(lines[:161]) + "\n")  # header + 160 examples
+    dev = open(SST_DEV).read().splitlines()
+    (d / "dev.tsv").write_text("\n".join(dev[:65]) + "\n")
+    return d
+
+
+def finetune(dbt_bin, args, check=True):
+    return run_cli(dbt_bin, ["finetune", "--no-progress", "--seed", "3"] + args, check=check)
+
+
+def hf_load_clean(folder):
+    model, info = getattr(tf, tf.AutoConfig.from_pretrained(folder).architectures[0]).from_pretrained(
+        folder, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_classify_finetune_saves_a_folder_transformers_loads(dbt_bin, tiny_models, sst_small, tmp_path, kind):
+    out = tmp_path / "out"
+    finetune(dbt_bin, ["--task", "classify", "--model", tiny_models[f"{kind}-none"], "--train", str(sst_small / "train.tsv"),
+                       "--dev", str(sst_small / "dev.tsv"), "--out", str(out), "--epochs", "1", "--batch-size", "8",
+                       "--lr", "1e-3"])
+    for f in ["config.json", "model.safetensors", "vocab.txt", "train_log.jsonl", "training.svg", "trainer_state.json"]:
+        assert (out / f).exists(), f
+    log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
+    assert any("eval" in r for r in log) and any("loss" in r for r in log)
+    model = hf_load_clean(str(out))
+    tok = tf.AutoTokenizer.from_pretrained(str(out))
+    texts = ["a gorgeous, witty film", "it is dreadful", ""]
+    enc = tok(texts, padding=True, return_tensors="pt")
+    if kind == "distilbert":
+        enc.pop("token_type_ids", None)
+    with torch.no_grad():
+        ref = model(**enc).logits.numpy()
+    got = [json.loads(l) for l in run_cli(dbt_bin, ["classify", "--model", str(out), "--raw"], "\n".join(texts) + "\n").stdout.splitlines()]
+    assert np.abs(np.array([g["logits"] for g in got]) - ref).max() < 1e-4
+
+
+def test_sigint_saves_and_resume_finishes_identically(dbt_bin, tiny_models, sst_small, tmp_path):
+    """Interrupted anywhere, the saved state (weights, AdamW moments, dropout RNG, position in the
+    epoch) lets --resume finish with exactly the weights of an uninterrupted run."""
+    common = ["--task", "classify", "--model", tiny_models["distilbert-none"], "--train", str(sst_small / "train.tsv"),
+              "--batch-size", "4", "--lr", "5e-4", "--epochs", "20", "--warmup-ratio", "0.1", "--weight-decay", "0.01",
+              "--grad-accum", "2"]
+    finetune(dbt_bin, common + ["--out", str(tmp_path / "full")])
+    p = subprocess.Popen([dbt_bin, "finetune", "--no-progress", "--seed", "3"] + common + ["--out", str(tmp_path / "cut")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=300)
+    if p.returncode == 0:
+        pytest.skip("training finished before the signal")
+    assert p.returncode == 130, err
+    assert b"interrupted" in err
+    state = json.loads((tmp_path / "cut" / "trainer_state.json").read_text())
+    assert state["global_step"] > 0
+    finetune(dbt_bin, common + ["--out", str(tmp_path / "cut"), "--resume"])
+    a, b = load_file(str(tmp_path / "full" / "model.safetensors")), load_file(str(tmp_path / "cut" / "model.safetensors"))
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+
+
+def test_nan_loss_stops_with_a_clear_error(dbt_bin, tiny_models, sst_small, tmp_path):
+    p = finetune(dbt_bin, ["--task", "classify", "--model", tiny_models["bert-none"], "--train", str(sst_small / "train.tsv"),
+                           "--out", str(tmp_path / "o"), "--lr", "1e30", "--max-grad-norm", "0", "--epochs", "2"], check=False)
+    assert p.returncode == 1 and ("NaN" in p.stderr or "infinite" in p.stderr), p.stderr
+
+
+def test_eval_classification_matches_sklearn(dbt_bin, tiny_models, tmp_path):
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+    folder = tiny_models["distilbert-seq-cls"]
+    texts, labels = [], []
+    for i, line in enumerate(open(SST_DEV).read().splitlines()[1:200]):
+        t, y = line.rsplit("\t", 1)
+        texts.append(t.strip())
+        labels.append(["NEG", "NEU", "POS"][(int(y) + i) % 3])
+    data = tmp_path / "d.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    res = json.loads(run_cli(dbt_bin, ["eval", "--task", "classify", "--model", folder, "--data", str(data)]).stdout)
+    preds = [json.loads(l)["label"] for l in run_cli(dbt_bin, ["classify", "--model", folder], "\n".join(texts) + "\n").stdout.splitlines()]
+    assert res["accuracy"] == pytest.approx(accuracy_score(labels, preds), abs=1e-12)
+    assert res["macro_f1"] == pytest.approx(f1_score(labels, preds, average="macro"), abs=1e-9)
+    assert res["mcc"] == pytest.approx(matthews_corrcoef(labels, preds), abs=1e-9)
+
+
+def conll_sample(path, n):
+    sents, cur = [], []
+    with gzip.open(os.path.join(ROOT, "data", "conll2003", path), "rt") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                if cur:
+                    sents.append(cur)
+                    cur = []
+                if len(sents) == n:
+                    break
+                continue
+            cur.append(line)
+    return "\n\n".join("\n".join(s) for s in sents) + "\n"
+
+
+def test_ner_finetune_and_eval_match_seqeval(dbt_bin, tiny_models, tmp_path):
+    from seqeval.metrics import f1_score
+    (tmp_path / "train.txt").write_text(conll_sample("eng.train.gz", 64))
+    (tmp_path / "dev.txt").write_text(conll_sample("eng.testa.gz", 32))
+    out = tmp_path / "ner"
+    finetune(dbt_bin, ["--task", "ner", "--model", tiny_models["distilbert-none"], "--train", str(tmp_path / "train.txt"),
+                       "--dev", str(tmp_path / "dev.txt"), "--out", str(out), "--epochs", "2", "--batch-size", "8", "--lr", "2e-3"])
+    model = hf_load_clean(str(out))
+    res = json.loads(run_cli(dbt_bin, ["eval", "--task", "ner", "--model", str(out), "--data", str(tmp_path / "dev.txt")]).stdout)
+    # the reference: transformers' model, labels on each word's first sub-token (run_ner's way)
+    tok = tf.AutoTokenizer.from_pretrained(str(out))
+    id2label = model.config.id2label
+    gold_all, pred_all = [], []
+    for sent in (tmp_path / "dev.txt").read_text().strip().split("\n\n"):
+        words = [l.split()[0] for l in sent.splitlines()]
+        tags = [l.split()[-1] for l in sent.splitlines()]
+        enc = tok(words, is_split_into_words=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0]
+        prev, g, p = None, [], []
+        for t, w in enumerate(enc.word_ids()):
+            if w is not None and w != prev:
+                g.append(tags[w])
+                p.append(id2label[int(logits[t].argmax())])
+            prev = w
+        gold_all.append(g)
+        pred_all.append(p)
+    assert res["f1"] == pytest.approx(f1_score(gold_all, pred_all), abs=1e-9)
+
+
+def test_qa_finetune_and_eval(dbt_bin, tiny_models, tmp_path):
+    with gzip.open(os.path.join(ROOT, "data", "squad", "dev-v1.1.shared-half.json.gz"), "rt") as f:
+        squad = json.load(f)
+    small = {"version": "1.1", "data": [{"title": "t", "paragraphs": squad["data"][0]["paragraphs"][:3]}]}
+    (tmp_path / "s.json").write_text(json.dumps(small))
+    out = tmp_path / "qa"
+    finetune(dbt_bin, ["--task", "qa", "--model", tiny_models["bert-none"], "--train", str(tmp_path / "s.json"),
+                       "--dev", str(tmp_path / "s.json"), "--out", str(out), "--epochs", "1", "--batch-size", "8",
+                       "--max-length", "128", "--doc-stride", "32"])
+    hf_load_clean(str(out))
+    res = json.loads(run_cli(dbt_bin, ["eval", "--task", "qa", "--model", str(out), "--data", str(tmp_path / "s.json"),
+                                       "--max-length", "128", "--doc-stride", "32"]).stdout)
+    assert set(res) >= {"exact_match", "f1"} and 0 <= res["f1"] <= 100
