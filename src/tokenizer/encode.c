@@ -398,7 +398,19 @@ int dbt_encode(const dbt_tokenizer *tok, const char *text, size_t text_len, cons
     *out = NULL;
     if (!text) return dbt_set_error("dbt_encode: text is NULL");
     if (o.max_length < 0 || o.stride < 0) return dbt_set_error("max_length and stride must be >= 0");
+    /* An empty second text is no second text: transformers' tokenizer(a, "") encodes a alone
+     * ([CLS] a [SEP], all type ids 0), as it only pairs when `if text_pair` holds. */
+    if (pair && pair_len == 0) pair = NULL;
     const int is_pair = pair != NULL;
+    if (o.max_length > 0 && o.truncation != DBT_TRUNCATE_NONE) {
+        /* What tokenizers checks when truncation is set, before any text: the stride must fit in
+         * max_length less the special tokens of a single sequence (even for pairs, even without
+         * special tokens; no check when those do not fit, as the subtraction wraps around). */
+        int32_t room = o.max_length - n_special_tokens(tok, 0);
+        if (room >= 0 && o.stride > room)
+            return dbt_set_error("stride (%d) is larger than max_length (%d) less the %d special "
+                                 "tokens", o.stride, o.max_length, n_special_tokens(tok, 0));
+    }
     token_list lists[2] = {{0}};
     scratch s = {0};
     span *wa = NULL, *wb = NULL;
@@ -419,15 +431,14 @@ int dbt_encode(const dbt_tokenizer *tok, const char *text, size_t text_len, cons
     /* Truncation: how many tokens each sequence keeps, then its windows. */
     int32_t na = lists[0].n, nb = is_pair ? lists[1].n : 0;
     int32_t keep_a = na, keep_b = nb;
-    if (o.max_length > 0 && o.truncation != DBT_TRUNCATE_NONE) {
-        int32_t specials = o.add_special_tokens ? n_special_tokens(tok, is_pair) : 0;
-        if (o.max_length < specials) {
-            dbt_set_error("max_length %d leaves no room: %d special tokens are added", o.max_length,
-                          specials);
-            goto done;
-        }
+    /* tokenizers subtracts the special tokens from max_length in unsigned arithmetic: when they
+     * do not fit, the difference wraps around and nothing is truncated. We do the same. */
+    int32_t specials = o.add_special_tokens ? n_special_tokens(tok, is_pair) : 0;
+    if (o.max_length > 0 && o.truncation != DBT_TRUNCATE_NONE && o.max_length >= specials) {
         int32_t max_len = o.max_length - specials;
-        if (na + nb > max_len) {
+        if (max_len == 0) { /* tokenizers: everything overflows, whatever the strategy */
+            keep_a = keep_b = 0;
+        } else if (na + nb > max_len) {
             int32_t to_remove = na + nb - max_len;
             if (o.truncation == DBT_TRUNCATE_LONGEST_FIRST) {
                 if (is_pair) { /* tokenizers' rule: the shorter keeps what it can, at least half */
