@@ -50,14 +50,15 @@ def tiny_models(tmp_path_factory):
 
 
 # ---- tokenizer oracle tests: agreement counts, printed at the end of the run ------------------
-_TOKENIZER_REPORT = []  # (group, case, agree, total, note) from tests/test_tokenizer_oracle.py
+_TOKENIZER_REPORT = []  # (group, case, agree, total, always) from tests/test_tokenizer_oracle.py
 
 
 @pytest.fixture(scope="session")
 def tokenizer_report():
-    """report(group, case, agree, total, note=""): "case: N/M lines agree", for the summary."""
-    return lambda group, case, agree, total, note="": _TOKENIZER_REPORT.append(
-        (group, case, agree, total, note))
+    """report(group, case, agree, total, always=False): "case: N/M lines agree" in the summary,
+    shown with -v, when the case disagrees, or always (the live cases: their seed)."""
+    return lambda group, case, agree, total, always=False: _TOKENIZER_REPORT.append(
+        (group, case, agree, total, always))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -66,13 +67,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     verbose = config.option.verbose > 0
     terminalreporter.section("tokenizer vs oracle (every case with -v)")
     totals = {}
-    for group, case, agree, total, note in _TOKENIZER_REPORT:
+    for group, case, agree, total, always in _TOKENIZER_REPORT:
         t = totals.setdefault(group, [0, 0, 0])
         t[0] += 1
         t[1] += agree
         t[2] += total
-        if verbose or agree != total:
-            terminalreporter.write_line("%s%s: %d/%d lines agree%s" % (
-                "  " if agree == total else "! ", case, agree, total, note and " (%s)" % note))
+        if verbose or always or agree != total:
+            terminalreporter.write_line("%s%s: %d/%d lines agree" % (
+                "  " if agree == total else "! ", case, agree, total))
     for group, (n, agree, total) in totals.items():
         terminalreporter.write_line("%-14s %d/%d lines agree (%d cases)" % (group + ":", agree, total, n))

@@ -11,7 +11,8 @@ word ids must be IDENTICAL.
 (b)-(d) need the oracle and are skipped without transformers.
 
 The binary is $DBT_BIN (default build/distilbert). Agreement counts ("N/M lines agree") are
-printed at the end of the run: per group, and per case with -v or when a case disagrees.
+printed at the end of the run: per group, and per case with -v, when a case disagrees, and for the
+live cases (with their seed).
 """
 import gzip
 import importlib.util
@@ -213,7 +214,7 @@ def test_live_random_text(dbt_bin, json_dir, oracles, tokenizer_report):
     for (m, p), o in oracles.items():
         agree, bad = check_lines(dbt_bin, mtf.encode_args() + mtf.cli_args(m, p, json_dir),
                                  [t.encode("utf-8") for t in texts], o.encode_batch(texts), texts)
-        tokenizer_report("live", "random text %s [%s], seed %d" % (m, p, seed), agree, len(texts))
+        tokenizer_report("live", "random text %s [%s], seed %d" % (m, p, seed), agree, len(texts), True)
         failures += ["%s [%s]: %s" % (m, p, b) for b in bad[:MAX_REPORTED]]
     assert not failures, "seed %d (DBT_TOKENIZER_SEED=%d replays it):\n%s" % (seed, seed, "\n".join(failures))
 
@@ -245,7 +246,7 @@ def test_live_random_truncation(dbt_bin, json_dir, oracles, tokenizer_report):
         agree_all += agree
         total += len(keep)
         failures += ["%s: %s" % (" ".join(args[:-2]), b) for b in bad[:2]]
-    tokenizer_report("live", "random pairs, truncation and stride, seed %d" % seed, agree_all, total)
+    tokenizer_report("live", "random pairs, truncation and stride, seed %d" % seed, agree_all, total, True)
     assert not failures, "seed %d (DBT_TOKENIZER_SEED=%d replays it):\n%s" % (seed, seed, "\n".join(failures[:8]))
 
 
@@ -364,7 +365,7 @@ def test_live_invalid_utf8(dbt_bin, json_dir, oracles, tokenizer_report):
     for m, p in (("bert-base-uncased", "vocab"), ("bert-base-cased", "json")):
         expected = oracles[m, p].encode_batch(texts)
         agree, bad = check_lines(dbt_bin, mtf.encode_args() + mtf.cli_args(m, p, json_dir), lines, expected)
-        tokenizer_report("invalid utf-8", "bytes %s [%s], seed %d" % (m, p, seed), agree, len(lines))
+        tokenizer_report("invalid utf-8", "bytes %s [%s], seed %d" % (m, p, seed), agree, len(lines), True)
         failures += bad[:MAX_REPORTED]
     assert not failures, "seed %d:\n%s" % (seed, "\n".join(failures))
 
