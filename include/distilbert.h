@@ -90,7 +90,8 @@ typedef struct {
     int32_t *offsets;      /* 2n: [start, end) in code points of the token's own input text */
 } dbt_encoding;
 
-/* Encodes text (and pair, if not NULL). Returns the number of windows (1 + overflow windows)
+/* Encodes text (and pair, if not NULL and not empty: like transformers, an empty second text is
+ * no second text). Returns the number of windows (1 + overflow windows)
  * and stores a malloc'd array of them in *out, or -1 on error (e.g. stride >= room left). */
 int dbt_encode(const dbt_tokenizer *tok, const char *text, size_t text_len, const char *pair,
                size_t pair_len, const dbt_encode_opts *opts, dbt_encoding **out);
@@ -288,6 +289,32 @@ int dbt_finetune(const dbt_finetune_opts *o);
 /* Evaluates model_dir on data_path; *json receives the metrics as a malloc'd JSON object
  * (accuracy, f1, mcc, pearson, spearman / seqeval precision, recall, f1 / SQuAD exact_match, f1). */
 int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, const dbt_finetune_opts *o, char **json);
+
+/* WordPiece vocabulary training, as tokenizers' WordPieceTrainer (BertWordPieceTokenizer.train):
+ * each line is normalized and split as BERT does, words are counted, the alphabet is their
+ * characters ("##c" inside words), then the most frequent adjacent pair is merged until the
+ * vocabulary has vocab_size entries ([PAD] [UNK] [CLS] [SEP] [MASK] are ids 0..4). */
+typedef struct {
+    int vocab_size;        /* target size, special tokens included (the alphabet may exceed it) */
+    int lowercase;         /* 1: uncased (lowercase and strip accents, the default); 0: cased */
+    int64_t min_frequency; /* a pair seen fewer times is not merged: 2 */
+    int limit_alphabet;    /* keep the N most frequent characters: 1000; 0: all of them */
+    int model_max_length;  /* written to tokenizer_config.json: 512 */
+} dbt_vocab_train_opts;
+
+typedef struct {
+    int64_t n_lines, n_words, n_distinct_words;
+    int alphabet_size;     /* characters kept */
+    int n_merges;
+    int vocab_size;        /* entries written to vocab.txt */
+} dbt_vocab_train_stats;
+
+dbt_vocab_train_opts dbt_vocab_train_opts_default(void);
+/* Trains on n text files (.gz is decompressed, "-" is stdin) and writes out_dir (created if
+ * needed): vocab.txt, tokenizer.json, tokenizer_config.json, special_tokens_map.json, each
+ * atomically. stats may be NULL. Returns 0, or -1. */
+int dbt_train_vocab(const char *const *corpus_paths, int n, const dbt_vocab_train_opts *o, const char *out_dir,
+                    dbt_vocab_train_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -79,5 +79,6 @@ int cmd_qa(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_vocab(int argc, char **argv);
 
 #endif

@@ -120,14 +120,7 @@ static int wordpiece(const dbt_tokenizer *tok, const dbt_nchar *w, int32_t n, in
 
 /* ---- pre-tokenization ------------------------------------------------------------------ */
 
-/* BertPreTokenizer: whitespace separates words and is dropped; each punctuation character is a
- * word of its own. Every word gets the next word id. */
-static int pretokenize_and_wordpiece(const dbt_tokenizer *tok, const dbt_nchar *v, size_t n,
-                                     int32_t *word_id, scratch *s, token_list *out) {
-    if (!tok->has_pretokenizer) {
-        if (n == 0) return 0;
-        return wordpiece(tok, v, (int32_t)n, (*word_id)++, s, out);
-    }
+int dbt_pretokenize(const dbt_nchar *v, size_t n, dbt_span_fn fn, void *user) {
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
         int boundary = i == n, punct = 0;
@@ -141,12 +134,36 @@ static int pretokenize_and_wordpiece(const dbt_tokenizer *tok, const dbt_nchar *
             else if (dbt_uc_is_punctuation(c)) boundary = punct = 1;
         }
         if (!boundary) continue;
-        if (i > start && wordpiece(tok, v + start, (int32_t)(i - start), (*word_id)++, s, out))
-            return -1;
-        if (punct && wordpiece(tok, v + i, 1, (*word_id)++, s, out)) return -1;
+        int rc;
+        if (i > start && (rc = fn(v, start, i, user)) != 0) return rc;
+        if (punct && (rc = fn(v, i, i + 1, user)) != 0) return rc;
         start = i + 1;
     }
     return 0;
+}
+
+typedef struct {
+    const dbt_tokenizer *tok;
+    int32_t *word_id;
+    scratch *s;
+    token_list *out;
+} wordpiece_ctx;
+
+static int wordpiece_span(const dbt_nchar *v, size_t start, size_t end, void *user) {
+    wordpiece_ctx *c = user;
+    return wordpiece(c->tok, v + start, (int32_t)(end - start), (*c->word_id)++, c->s, c->out);
+}
+
+/* Pre-tokenizes (when the tokenizer has BertPreTokenizer) and runs WordPiece on each word; every
+ * word gets the next word id. */
+static int pretokenize_and_wordpiece(const dbt_tokenizer *tok, const dbt_nchar *v, size_t n,
+                                     int32_t *word_id, scratch *s, token_list *out) {
+    if (!tok->has_pretokenizer) {
+        if (n == 0) return 0;
+        return wordpiece(tok, v, (int32_t)n, (*word_id)++, s, out);
+    }
+    wordpiece_ctx c = {tok, word_id, s, out};
+    return dbt_pretokenize(v, n, wordpiece_span, &c);
 }
 
 /* ---- added tokens ---------------------------------------------------------------------- */

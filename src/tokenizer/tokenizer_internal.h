@@ -97,6 +97,28 @@ int dbt_normalize(const dbt_normalizer_cfg *cfg, const int32_t *cps, int32_t n, 
                   dbt_nbuf *out);
 int dbt_nbuf_push(dbt_nbuf *b, int32_t cp, int32_t orig);
 
+/* encode.c: BertPreTokenizer over normalized characters. Calls fn(start, end) for each word of
+ * v[0..n): whitespace separates words and is dropped, each punctuation character is a word of
+ * its own. A nonzero return from fn stops the split and is returned. */
+typedef int (*dbt_span_fn)(const dbt_nchar *v, size_t start, size_t end, void *user);
+int dbt_pretokenize(const dbt_nchar *v, size_t n, dbt_span_fn fn, void *user);
+
+/* words.c: text → the words that WordPiece would see (BertNormalizer with cfg, then
+ * BertPreTokenizer), for vocabulary training. fn receives each word's UTF-8 bytes (not
+ * NUL-terminated); a nonzero return stops the split and is returned. Returns 0, or -1 when out
+ * of memory. The scratch buffers are reused across calls; zero-initialize, free once. */
+typedef int (*dbt_word_fn)(const char *word, size_t len, void *user);
+typedef struct {
+    dbt_nbuf norm;
+    int32_t *cps;
+    size_t cps_cap;
+    char *bytes;
+    size_t bytes_cap;
+} dbt_word_scratch;
+int dbt_split_words(const dbt_normalizer_cfg *cfg, const char *text, size_t len, dbt_word_scratch *s,
+                    dbt_word_fn fn, void *user);
+void dbt_word_scratch_free(dbt_word_scratch *s);
+
 /* tokenizer_load.c helpers shared with tokenizer_json.c */
 int dbt_tokenizer_add_token(dbt_tokenizer *t, const char *content, int special, int normalized,
                             int lstrip, int rstrip, int single_word, int32_t id);
