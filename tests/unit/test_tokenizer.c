@@ -215,6 +215,27 @@ static void test_decode(void **state) {
     dbt_tokenizer_free(t);
 }
 
+/* A multilingual-size vocabulary: 250k entries load and tokenize (ids by construction). */
+static void test_large_vocab(void **state) {
+    (void)state;
+    char p[256];
+    snprintf(p, sizeof p, "/tmp/dbt-test-bigvocab-%d.txt", (int)getpid());
+    FILE *f = fopen(p, "w");
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", f);
+    for (int i = 5; i < 250000; i++) fprintf(f, i % 2 ? "w%d\n" : "##x%d\n", i);
+    fclose(f);
+    dbt_tokenizer *t = dbt_tokenizer_load(p, NULL);
+    unlink(p);
+    assert_non_null(t);
+    assert_int_equal(dbt_tokenizer_vocab_size(t), 250000);
+    dbt_encoding *e;
+    assert_int_equal(dbt_encode(t, "w249999 w5x249998", 17, NULL, 0, NULL, &e), 1);
+    int32_t want[] = {2, 249999, 5, 249998, 3}; /* w5 + ##x249998 */
+    expect_ids(&e[0], want, 5);
+    dbt_encodings_free(e, 1);
+    dbt_tokenizer_free(t);
+}
+
 static void test_bad_files(void **state) {
     (void)state;
     assert_null(dbt_tokenizer_load("/nonexistent/vocab.txt", NULL));
@@ -244,6 +265,7 @@ int main(void) {
         cmocka_unit_test(test_stride_windows),
         cmocka_unit_test(test_padding),
         cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_large_vocab),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests_name("tokenizer", tests, setup, teardown);
