@@ -290,6 +290,72 @@ int dbt_finetune(const dbt_finetune_opts *o);
  * (accuracy, f1, mcc, pearson, spearman / seqeval precision, recall, f1 / SQuAD exact_match, f1). */
 int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, const dbt_finetune_opts *o, char **json);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Masked-LM training: pretraining (a teacher from scratch) and knowledge distillation of a    */
+/* BERT teacher into a DistilBERT student (Sanh et al. 2019, Hugging Face's distiller).        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* What both share: the corpus, dynamic masking, the optimization. */
+typedef struct {
+    const char *out_dir;           /* the trained ...ForMaskedLM folder, with its log and state */
+    const char *const *corpus;     /* text files (.gz read too): one sequence per line */
+    int n_corpus;
+    int max_length;                /* 128: longer lines are split; sequences under 12 tokens dropped */
+    double mask_prop;              /* 0.15 of the tokens predicted, drawn ∝ count^-smoothing */
+    double word_mask, word_keep, word_rand; /* 0.8 [MASK], 0.1 kept, 0.1 random token */
+    double smoothing;              /* 0.7 (0: uniform over the non-special tokens) */
+    int epochs;                    /* 3 */
+    int64_t max_steps;             /* 0: epochs decide */
+    float lr;                      /* 5e-4, linear warmup then decay; AdamW betas (0.9, 0.98), eps 1e-6 */
+    int batch_size, grad_accum;    /* 16, 1: batches group sequences of similar length */
+    float warmup_ratio;            /* 0.05 */
+    float weight_decay;            /* 0 */
+    float max_grad_norm;           /* 5 */
+    uint64_t seed;                 /* 42 */
+    int log_every;                 /* 10 steps */
+    int64_t save_every;            /* steps between checkpoints; 0: at the end of each epoch */
+    int resume;                    /* continue from out_dir's saved state */
+    int progress;                  /* -1: a progress bar when stderr is a terminal */
+} dbt_mlm_train_opts;
+
+typedef struct {
+    const char *teacher_dir;       /* BERT or DistilBERT folder; frozen. Without an MLM head only
+                                      mlm, cos and mse (then on hidden states) apply */
+    int student_layers;            /* 0: half the teacher's */
+    const char *student_config;    /* a DistilBERT config.json instead (NULL: the teacher's sizes) */
+    const int *layer_map;          /* student layer i = teacher layer layer_map[i]; NULL: evenly
+                                      spaced with first and last (12 → 6: 0,2,4,7,9,11) */
+    int n_layer_map;
+    int from_scratch;              /* random student instead of the teacher's layers */
+    int init_only;                 /* write the initialized student to out_dir and stop */
+    float temperature;             /* 2 */
+    float alpha_ce, alpha_mlm, alpha_mse, alpha_cos; /* 5, 2, 0, 1 */
+    int restrict_ce_to_mask;       /* the soft-target (and mse) terms on masked tokens only */
+    dbt_mlm_train_opts train;
+} dbt_distill_opts;
+
+dbt_distill_opts dbt_distill_opts_default(void);
+/* Distills; writes out_dir (DistilBertForMaskedLM, the teacher's tokenizer files,
+ * train_log.jsonl with each loss term, training.svg, training state). Returns 0, 1 when
+ * interrupted by SIGINT (state saved), -1 on error. */
+int dbt_distill(const dbt_distill_opts *o);
+
+typedef struct {
+    const char *model_dir;         /* continue pretraining this folder (NULL: a new model) */
+    const char *vocab_path;        /* new model: a vocab.txt (lowercased unless cased) ... */
+    int cased;
+    const char *tokenizer_path;    /* ... or a tokenizer folder / tokenizer.json */
+    const char *config_path;       /* new model: a config.json, else the sizes below */
+    dbt_arch arch;                 /* DBT_ARCH_BERT */
+    int n_layers, dim, n_heads, hidden_dim, max_positions; /* 12, 768, 12, 3072, 512 */
+    dbt_mlm_train_opts train;
+} dbt_pretrain_opts;
+
+dbt_pretrain_opts dbt_pretrain_opts_default(void);
+/* Masked-LM training; writes a BertForMaskedLM / DistilBertForMaskedLM folder that transformers
+ * loads and `distill` takes as a teacher. Returns 0, 1 when interrupted (state saved), -1. */
+int dbt_pretrain(const dbt_pretrain_opts *o);
+
 /* WordPiece vocabulary training, as tokenizers' WordPieceTrainer (BertWordPieceTokenizer.train):
  * each line is normalized and split as BERT does, words are counted, the alphabet is their
  * characters ("##c" inside words), then the most frequent adjacent pair is merged until the

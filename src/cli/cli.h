@@ -79,6 +79,8 @@ int cmd_qa(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 
 #endif

@@ -21,6 +21,8 @@ static const command commands[] = {
     {"forward", "raw model outputs: hidden states, pooler output, logits", cmd_forward},
     {"finetune", "fine-tune for classify, ner or qa (AdamW, warmup, checkpoints, resume)", cmd_finetune},
     {"eval", "metrics on a dev set: accuracy/F1/MCC, Pearson/Spearman, seqeval, SQuAD", cmd_eval},
+    {"distill", "knowledge distillation of a BERT teacher into a DistilBERT student", cmd_distill},
+    {"pretrain", "masked-LM pretraining from scratch (or of an existing model)", cmd_pretrain},
     {"vocab", "train a WordPiece vocabulary on text files (a tokenizer folder)", cmd_vocab},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -238,6 +238,13 @@ int dbt_config_set_labels(dbt_config *c, int n, const char *const *names) {
     return 0;
 }
 
+/* A float config value as the decimal it was written as (0.1, not 0.10000000149). */
+static cJSON *num_f(float f) {
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", f);
+    return cJSON_CreateNumber(strtod(b, NULL));
+}
+
 static void put(cJSON *o, const char *k, cJSON *v) {
     if (cJSON_GetObjectItemCaseSensitive(o, k)) cJSON_ReplaceItemInObjectCaseSensitive(o, k, v);
     else cJSON_AddItemToObject(o, k, v);
@@ -264,10 +271,10 @@ char *dbt_config_to_json(const dbt_config *c, const char *architecture) {
         put(j, "max_position_embeddings", cJSON_CreateNumber(c->max_position_embeddings));
         put(j, "sinusoidal_pos_embds", cJSON_CreateBool(c->sinusoidal_pos_embds));
         put(j, "activation", cJSON_CreateString(act));
-        put(j, "dropout", cJSON_CreateNumber(c->dropout));
-        put(j, "attention_dropout", cJSON_CreateNumber(c->attention_dropout));
-        put(j, "seq_classif_dropout", cJSON_CreateNumber(c->classifier_dropout));
-        put(j, "qa_dropout", cJSON_CreateNumber(c->qa_dropout));
+        put(j, "dropout", num_f(c->dropout));
+        put(j, "attention_dropout", num_f(c->attention_dropout));
+        put(j, "seq_classif_dropout", num_f(c->classifier_dropout));
+        put(j, "qa_dropout", num_f(c->qa_dropout));
     } else {
         put(j, "model_type", cJSON_CreateString("bert"));
         put(j, "vocab_size", cJSON_CreateNumber(c->vocab_size));
@@ -278,12 +285,12 @@ char *dbt_config_to_json(const dbt_config *c, const char *architecture) {
         put(j, "max_position_embeddings", cJSON_CreateNumber(c->max_position_embeddings));
         put(j, "type_vocab_size", cJSON_CreateNumber(c->type_vocab_size));
         put(j, "hidden_act", cJSON_CreateString(act));
-        put(j, "hidden_dropout_prob", cJSON_CreateNumber(c->dropout));
-        put(j, "attention_probs_dropout_prob", cJSON_CreateNumber(c->attention_dropout));
-        put(j, "layer_norm_eps", cJSON_CreateNumber(c->layer_norm_eps));
+        put(j, "hidden_dropout_prob", num_f(c->dropout));
+        put(j, "attention_probs_dropout_prob", num_f(c->attention_dropout));
+        put(j, "layer_norm_eps", num_f(c->layer_norm_eps));
         put(j, "position_embedding_type", cJSON_CreateString("absolute"));
     }
-    put(j, "initializer_range", cJSON_CreateNumber(c->initializer_range));
+    put(j, "initializer_range", num_f(c->initializer_range));
     put(j, "pad_token_id", cJSON_CreateNumber(c->pad_token_id));
     cJSON *i2l = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
     for (int i = 0; i < c->n_labels; i++) {

@@ -7,7 +7,6 @@
  * moments and the position in the epoch, so a resumed run continues exactly where it stopped.
  * SIGINT stops at the next update boundary, saves, and returns 1. */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "losses.h"
 #include "optimizer.h"
 #include "report.h"
+#include "train_util.h"
 
 dbt_finetune_opts dbt_finetune_opts_default(dbt_task task) {
     dbt_finetune_opts o;
@@ -43,12 +43,6 @@ dbt_finetune_opts dbt_finetune_opts_default(dbt_task task) {
     o.alpha_task = 0.5f;
     o.temperature = 2.0f;
     return o;
-}
-
-static volatile sig_atomic_t g_interrupted;
-static void on_sigint(int sig) {
-    (void)sig;
-    g_interrupted = 1;
 }
 
 /* The labels a run trains with: those of the starting folder when it already has this task's
@@ -139,7 +133,7 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     if (o.resume && !resume) return dbt_set_error("--resume: %s has no saved training state", o.out_dir);
     const char *start_dir = resume ? o.out_dir : o.model_dir;
 
-    int rc = -1, interrupted = 0;
+    int rc = -1;
     label_set ls = {0};
     dbt_model *m = NULL, *teacher = NULL;
     dbt_params p = {0};
@@ -152,8 +146,7 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     dbt_encoding *encs = NULL;
     int32_t *labels = NULL, *sp = NULL, *ep = NULL;
     float *targets = NULL;
-    struct sigaction old_sa, sa;
-    int sa_set = 0;
+    dbt_sigint_guard sig = {0};
 
     if (o.task != DBT_TASK_QA && peek_labels(&o, start_dir, head, &ls)) return -1;
     m = dbt_model_load_for_training(start_dir, head, ls.n, (const char *const *)ls.names, 1, o.seed);
@@ -240,26 +233,14 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     targets = malloc((size_t)o.batch_size * sizeof *targets);
     if (!order || !encs || !labels || !sp || !ep || !targets) { dbt_set_error("out of memory"); goto done; }
 
-    g_interrupted = 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, &old_sa) == 0) sa_set = 1;
+    dbt_sigint_begin(&sig);
 
     double loss_acc = 0, t_log = dbt_now();
     int64_t n_loss = 0, tokens = 0;
     int micro = 0;
     dbt_params_zero_grad(&p);
     for (int64_t epoch = st.epoch; epoch < o.epochs && opt.step < total; epoch++) {
-        dbt_rng shuf; /* the order of epoch e depends on (seed, e) only */
-        dbt_rng_seed(&shuf, o.seed * 1000003u + (uint64_t)epoch);
-        for (int64_t i = 0; i < fs.n; i++) order[i] = i;
-        for (int64_t i = fs.n - 1; i > 0; i--) {
-            int64_t j = dbt_rng_below(&shuf, (uint32_t)(i + 1));
-            int64_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
+        dbt_epoch_shuffle(order, fs.n, o.seed, epoch);
         for (int64_t b = epoch == st.epoch ? st.cursor * o.grad_accum : 0; b < batches && opt.step < total; b++) {
             const int64_t b0 = b * o.batch_size;
             const int n = (int)(fs.n - b0 < o.batch_size ? fs.n - b0 : o.batch_size);
@@ -355,11 +336,10 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
                 free(js);
                 if (main > st.best_metric) st.best_metric = main;
             }
-            if (g_interrupted) {
+            if (dbt_sigint_pending()) {
                 if (b + 1 == batches) { st.epoch = epoch + 1; st.cursor = 0; }
                 if (dbt_save_checkpoint(m, &p, o.model_dir, o.out_dir, &opt, &st)) goto done;
                 fprintf(stderr, "\ninterrupted: saved step %lld to %s (resume with --resume)\n", (long long)opt.step, o.out_dir);
-                interrupted = 1;
                 rc = 1;
                 goto done;
             }
@@ -381,12 +361,8 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     dbt_report_svg(&rep, dbt_path_join(path, sizeof path, o.out_dir, "training.svg"), "fine-tuning");
     rc = 0;
 done:
-    (void)interrupted;
-    if (sa_set) sigaction(SIGINT, &old_sa, NULL);
-    if (rep.log) {
-        /* the log and plot are kept outside the swapped folder's contents: rewrite the plot */
-        dbt_report_close(&rep);
-    }
+    dbt_sigint_end(&sig);
+    if (rep.log) dbt_report_close(&rep);
     free(order);
     free(encs);
     free(labels);

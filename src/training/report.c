@@ -49,9 +49,19 @@ static void fmt_time(char *b, size_t n, double s) {
 
 void dbt_report_step(dbt_report *r, int64_t step, double epoch, double loss, double lr, double grad_norm,
                      double tokens_per_s) {
+    dbt_report_step_extra(r, step, epoch, loss, lr, grad_norm, tokens_per_s, NULL);
+}
+
+void dbt_report_series(dbt_report *r, int64_t step, double value, const char *label) {
+    snprintf(r->series_label, sizeof r->series_label, "%s", label);
+    push(&r->eval_x, &r->eval_y, &r->n_eval, &r->cap_eval, (double)step, value);
+}
+
+void dbt_report_step_extra(dbt_report *r, int64_t step, double epoch, double loss, double lr, double grad_norm,
+                           double tokens_per_s, const char *extra) {
     double el = dbt_now() - r->t0;
-    fprintf(r->log, "{\"step\":%lld,\"epoch\":%.4f,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.2f}\n",
-            (long long)step, epoch, loss, lr, grad_norm, tokens_per_s, el);
+    fprintf(r->log, "{\"step\":%lld,\"epoch\":%.4f,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.2f%s}\n",
+            (long long)step, epoch, loss, lr, grad_norm, tokens_per_s, el, extra ? extra : "");
     fflush(r->log);
     push(&r->loss_x, &r->loss_y, &r->n_loss, &r->cap_loss, (double)step, loss);
     if (r->bar) {
@@ -124,7 +134,8 @@ int dbt_report_svg(const dbt_report *r, const char *path, const char *title) {
                "<text x='360' y='22' font-size='15' text-anchor='middle'>%s</text>\n", title);
     panel(f, 70, 40, 620, 150, r->loss_x, r->loss_y, r->n_loss, xmax, "training loss", "#1f77b4");
     char lab[64];
-    snprintf(lab, sizeof lab, "dev %s", r->metric_name);
+    if (r->series_label[0]) snprintf(lab, sizeof lab, "%s", r->series_label);
+    else snprintf(lab, sizeof lab, "dev %s", r->metric_name);
     panel(f, 70, 220, 620, 150, r->eval_x, r->eval_y, r->n_eval, xmax, lab, "#d62728");
     fprintf(f, "<text x='380' y='405' font-size='12' text-anchor='middle'>optimizer step (max %.0f)</text>\n</svg>\n", xmax);
     int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;

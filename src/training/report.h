@@ -17,6 +17,7 @@ typedef struct {
     double *eval_x, *eval_y;
     int n_eval, cap_eval;
     char metric_name[32];
+    char series_label[48]; /* set by dbt_report_series: the second panel plots a training series */
 } dbt_report;
 
 double dbt_now(void);
@@ -24,6 +25,12 @@ int dbt_report_open(dbt_report *r, const char *log_path, int append, int bar, in
                     const char *metric_name);
 void dbt_report_step(dbt_report *r, int64_t step, double epoch, double loss, double lr, double grad_norm,
                      double tokens_per_s);
+/* dbt_report_step with more members in the record: `extra` is `,"k":v...` (or NULL). */
+void dbt_report_step_extra(dbt_report *r, int64_t step, double epoch, double loss, double lr, double grad_norm,
+                           double tokens_per_s, const char *extra);
+/* A point of a training series (e.g. masked-token accuracy) for the second panel of the plot,
+ * when there is no dev set; nothing is logged. */
+void dbt_report_series(dbt_report *r, int64_t step, double value, const char *label);
 void dbt_report_eval(dbt_report *r, int64_t step, double epoch, double metric, const char *metrics_json);
 void dbt_report_line(dbt_report *r, const char *json_line); /* any other record */
 /* Writes the plot atomically. */
