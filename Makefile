@@ -92,7 +92,7 @@ test-asan: oracle
 
 # ---- the main job and benchmarks --------------------------------------------------------
 demo: oracle all
-	scripts/demo.sh $(BUILD)
+	scripts/demo.sh $(BUILD) $(DEMO_ARGS)
 
 bench: oracle all
 	$(MAKE) --no-print-directory -C bench BUILD=$(abspath $(BUILD))
