@@ -15,6 +15,8 @@ int cmd_forward(int argc, char **argv);
 
 /* --head NAME → dbt_head. Returns 0 for an unknown name. */
 int cli_parse_head(const char *s, dbt_head *h);
+/* Keeps freed memory in the heap (training reuses the same large buffers every step). */
+void cli_keep_freed_memory(void);
 /* Prints the model's loading notes to stderr, as transformers logs them. */
 void cli_print_warnings(const dbt_model *m);
 
@@ -82,5 +84,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -1,7 +1,6 @@
 /* cmd_distill.c — `distilbert distill` and `distilbert pretrain`: flags → dbt_distill_opts /
  * dbt_pretrain_opts. The training flags (corpus, masking, optimization) are shared. */
 #include <getopt.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,13 +143,6 @@ static int train_flag(int c, const char *arg, dbt_mlm_train_opts *t, const char 
     }
 }
 
-/* A training step allocates and frees the same large buffers (logits over the vocabulary for
- * every token) again and again; served from the heap instead of fresh mappings, they skip the
- * page faults and unmapping that otherwise cost as much as the arithmetic on small models. */
-static void keep_freed_memory(void) {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-}
 
 /* Runs the parsed command's result: 0, 130 when interrupted (state saved), 1 on error. */
 static int finish(const char *cmd, int rc, const char *out) {
@@ -198,7 +190,7 @@ int cmd_distill(int argc, char **argv) {
     if (r < 0) {
         o.train.corpus = corpus;
         o.train.n_corpus = n_corpus;
-        keep_freed_memory();
+        cli_keep_freed_memory();
         r = finish("distill", dbt_distill(&o), o.train.out_dir);
     }
     free(corpus);
@@ -242,7 +234,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (r < 0) {
         o.train.corpus = corpus;
         o.train.n_corpus = n_corpus;
-        keep_freed_memory();
+        cli_keep_freed_memory();
         r = finish("pretrain", dbt_pretrain(&o), o.train.out_dir);
     }
     free(corpus);

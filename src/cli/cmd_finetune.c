@@ -139,6 +139,7 @@ int cmd_finetune(int argc, char **argv) {
     int r = parse(argc, argv, "finetune", HELP, &o, &data, &task_given);
     if (r >= 0) return r;
     if (!o.model_dir || !o.train_path || !o.out_dir) return cli_fail("finetune", "--model, --train and --out are required");
+    cli_keep_freed_memory();
     int rc = dbt_finetune(&o);
     if (rc < 0) return cli_fail("finetune", "%s", dbt_last_error());
     if (rc == 1) return 130; /* interrupted, state saved */
