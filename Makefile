@@ -21,25 +21,31 @@ OPT_CFLAGS ?= -O2 -g
 ifeq ($(BUILD),build-asan)
   OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 endif
+ifeq ($(BUILD),build-fuzz)
+  CC := clang
+  OPT_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS)
-LIBS := -lz -lopenblas -lutf8proc -lcjson -lm -pthread
+LIBS := -lz -lutf8proc -lcjson -lmicrohttpd -lm -pthread
 LDFLAGS_ALL := $(if $(filter build-asan,$(BUILD)),-fsanitize=address$(comma)undefined) $(LDFLAGS)
 
 LIB_SRC := $(wildcard src/common/*.c src/tokenizer/*.c src/kernels/*.c src/model/*.c src/tasks/*.c src/training/*.c)
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/server/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+FUZZ_NAMES := tokenizer safetensors config tokenizer_json request
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz_%)
 
 STATIC_LIB := $(BUILD)/libdistilbert.a
 SHARED_LIB := $(BUILD)/libdistilbert.so
 CLI := $(BUILD)/distilbert
 DEPS_STAMP := .deps-system.ok
 
-.PHONY: all test test-unit test-oracle test-asan demo bench install clean deps oracle
+.PHONY: all test test-unit test-oracle test-asan demo bench install clean deps oracle fuzz fuzz-build
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
 
 # System packages (headers and libraries) must be there before anything compiles.
@@ -79,8 +85,9 @@ $(BUILD)/tools/%: tests/tools/%.c $(STATIC_LIB)
 test: oracle all $(TEST_BIN) $(TOOL_BIN)
 	$(MAKE) --no-print-directory test-unit test-oracle BUILD=$(BUILD)
 
-test-unit: $(TEST_BIN) $(TOOL_BIN)
+test-unit: $(TEST_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+	@set -e; for n in $(FUZZ_NAMES); do $(BUILD)/fuzz-replay/fuzz_$$n fuzz/regressions/$$n fuzz/corpus/$$n; done
 
 test-oracle: $(CLI) $(TOOL_BIN)
 	DBT_BIN=$(abspath $(CLI)) $(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
@@ -89,6 +96,37 @@ test-asan: oracle
 	$(MAKE) --no-print-directory BUILD=build-asan all
 	$(MAKE) --no-print-directory BUILD=build-asan test-unit test-oracle \
 	  PYTEST_ARGS="$(PYTEST_ARGS) -m 'not slow'"
+
+# ---- fuzzing: libFuzzer harnesses (fuzz/), clang -fsanitize=fuzzer,address,undefined -----------
+# `make fuzz` runs each harness FUZZ_SECONDS from its seeds (fuzz/corpus/<name>/, plus the crash
+# inputs kept in fuzz/regressions/<name>/); new corpus entries and crashes go to build-fuzz/.
+# `make test` replays the seeds and regressions without libFuzzer (fuzz/replay_main.c).
+FUZZ_SECONDS ?= 30
+FUZZ_OBJ = $(BUILD)/obj/src/server/request.o
+
+$(BUILD)/fuzz-replay/fuzz_%: fuzz/fuzz_%.c fuzz/replay_main.c fuzz/fuzz_util.h $(FUZZ_OBJ) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -o $@ $< fuzz/replay_main.c $(FUZZ_OBJ) $(STATIC_LIB) $(LDFLAGS_ALL) $(LIBS)
+
+build-fuzz/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(FUZZ_OBJ) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Isrc -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(STATIC_LIB) $(LIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=build-fuzz/fuzz/fuzz_%) # with BUILD=build-fuzz
+
+fuzz: $(DEPS_STAMP)
+	$(MAKE) --no-print-directory BUILD=build-fuzz fuzz-build
+	@set -e; mkdir -p build-fuzz/artifacts; for n in $(FUZZ_NAMES); do \
+	  mkdir -p build-fuzz/corpus/$$n; reg=; [ -d fuzz/regressions/$$n ] && reg=fuzz/regressions/$$n; \
+	  build-fuzz/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/artifacts/$$n- build-fuzz/corpus/$$n fuzz/corpus/$$n $$reg \
+	    > build-fuzz/fuzz_$$n.log 2>&1 || { tail -60 build-fuzz/fuzz_$$n.log; \
+	    echo "fuzz_$$n: crash; the input is in build-fuzz/artifacts/ (add it to fuzz/regressions/$$n/)"; exit 1; }; \
+	  printf "fuzz_%-15s %10s runs  %6s corpus entries  cov %s\n" $$n \
+	    "$$(sed -n 's/^stat::number_of_executed_units: *//p' build-fuzz/fuzz_$$n.log)" \
+	    "$$(find build-fuzz/corpus/$$n fuzz/corpus/$$n -type f | wc -l)" \
+	    "$$(grep -o 'cov: [0-9]*' build-fuzz/fuzz_$$n.log | tail -1 | cut -d' ' -f2)"; \
+	done
 
 # ---- the main job and benchmarks --------------------------------------------------------
 demo: oracle all
@@ -109,4 +147,4 @@ install: all
 	  distilbert.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/distilbert.pc
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -13,7 +13,9 @@ APT_PACKAGES=(
   libcjson-dev         # JSON parsing (config.json, tokenizer.json, requests)
   zlib1g-dev           # reading gzip-compressed data sets
   libcmocka-dev        # C unit-test framework
-  libopenblas-dev      # sgemm (until our own kernels measure faster)
+  libmicrohttpd-dev    # the HTTP server of `distilbert serve`
+  libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for clang (make fuzz)
+  libopenblas-dev      # benchmarks only: the sgemm they compare ours with (the library does not link it)
   python3-torch python3-venv python3-pip python3-numpy  # the oracle's torch (1.13)
   python3-scipy python3-sklearn python3-pil            # metrics references, sentence-transformers
   libgoogle-perftools4 # tcmalloc, preloaded into the PyTorch peer of the model benchmark

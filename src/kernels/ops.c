@@ -29,8 +29,8 @@ void dbt_layernorm_forward(const float *x, const float *residual, int rows, int 
 
 void dbt_activation_forward(dbt_activation act, float *x, int64_t n) {
     switch (act) {
-    case DBT_ACT_GELU:
-        for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    case DBT_ACT_GELU: /* vectorized (vmath.c): erff per element is most of a forward's non-GEMM time */
+        dbt_gelu_forward(x, n);
         break;
     case DBT_ACT_RELU:
         for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
@@ -62,15 +62,7 @@ void dbt_activation_forward(dbt_activation act, float *x, int64_t n) {
 void dbt_softmax_rows(float *x, int rows, int n, int valid) {
     for (int r = 0; r < rows; r++) {
         float *xr = x + (int64_t)r * n;
-        float mx = -INFINITY;
-        for (int i = 0; i < valid; i++) mx = xr[i] > mx ? xr[i] : mx;
-        float sum = 0;
-        for (int i = 0; i < valid; i++) {
-            xr[i] = expf(xr[i] - mx);
-            sum += xr[i];
-        }
-        float inv = 1.0f / sum;
-        for (int i = 0; i < valid; i++) xr[i] *= inv;
+        dbt_softmax_row(xr, valid); /* vectorized (vmath.c) */
         for (int i = valid; i < n; i++) xr[i] = 0;
     }
 }

@@ -5,19 +5,23 @@
 #include "config.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/error.h"
 #include "../common/file.h"
+#include "../common/strmap.h"
 
 static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
 static int get_int(const cJSON *o, const char *k, int def, int *out) {
     const cJSON *v = get(o, k);
     if (!v || cJSON_IsNull(v)) { *out = def; return 0; }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+    /* range first: converting an out-of-range double to int is undefined (found by fuzz_config) */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX) ||
+        v->valuedouble != (double)(int)v->valuedouble)
         return dbt_set_error("config.json: \"%s\" must be an integer", k);
     *out = (int)v->valuedouble;
     return 0;
@@ -293,13 +297,23 @@ char *dbt_config_to_json(const dbt_config *c, const char *architecture) {
     put(j, "initializer_range", num_f(c->initializer_range));
     put(j, "pad_token_id", cJSON_CreateNumber(c->pad_token_id));
     cJSON *i2l = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
+    dbt_strmap seen; /* label2id keeps a repeated label's first id; a hash keeps this linear */
+    int have_seen = dbt_strmap_init(&seen, (size_t)c->n_labels) == 0;
     for (int i = 0; i < c->n_labels; i++) {
         char k[32];
         snprintf(k, sizeof k, "%d", i);
         cJSON_AddItemToObject(i2l, k, cJSON_CreateString(c->id2label[i]));
-        if (!cJSON_GetObjectItemCaseSensitive(l2i, c->id2label[i]))
+        size_t len = strlen(c->id2label[i]);
+        if (have_seen ? dbt_strmap_get(&seen, c->id2label[i], len) < 0
+                      : !cJSON_GetObjectItemCaseSensitive(l2i, c->id2label[i])) {
             cJSON_AddItemToObject(l2i, c->id2label[i], cJSON_CreateNumber(i));
+            if (have_seen && dbt_strmap_put(&seen, c->id2label[i], len, i)) {
+                dbt_strmap_free(&seen);
+                have_seen = 0;
+            }
+        }
     }
+    if (have_seen) dbt_strmap_free(&seen);
     put(j, "id2label", i2l);
     put(j, "label2id", l2i);
     cJSON_DeleteItemFromObjectCaseSensitive(j, "num_labels"); /* id2label says it */

@@ -2,6 +2,7 @@
  * BertPreTokenizer, WordPiece, TemplateProcessing or BertProcessing, added tokens, truncation.
  * Components outside that family are refused with a message that names them. */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,13 @@ static const cJSON *get(const cJSON *o, const char *key) {
 static int get_bool(const cJSON *o, const char *key, int def) {
     const cJSON *v = get(o, key);
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+/* A JSON number as an int32, or def when it is not one or is out of range (the cast would be
+ * undefined; found by fuzz_tokenizer_json). */
+static int32_t num_i32(const cJSON *v, int32_t def) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= INT32_MIN && v->valuedouble <= INT32_MAX)) return def;
+    return (int32_t)v->valuedouble;
 }
 
 static const char *type_of(const cJSON *o) {
@@ -97,7 +105,7 @@ static int load_model(dbt_tokenizer *t, const cJSON *m) {
     strcpy(t->prefix, pre);
     t->prefix_len = (int)strlen(pre);
     const cJSON *mx = get(m, "max_input_chars_per_word");
-    t->max_input_chars_per_word = cJSON_IsNumber(mx) && mx->valuedouble >= 0 ? (int)mx->valuedouble : 100;
+    t->max_input_chars_per_word = !cJSON_IsNumber(mx) || mx->valuedouble < 0 ? 100 : num_i32(mx, INT32_MAX);
     const cJSON *unk = get(m, "unk_token");
     const char *u = cJSON_IsString(unk) ? unk->valuestring : "[UNK]";
     t->unk_id = dbt_strmap_get(&t->model_vocab, u, strlen(u));
@@ -109,10 +117,10 @@ static int32_t special_id(const cJSON *specials, const char *name) {
     const cJSON *ids = get(s, "ids");
     if (cJSON_GetArraySize(ids) != 1) return -1;
     const cJSON *id = cJSON_GetArrayItem(ids, 0);
-    return cJSON_IsNumber(id) ? (int32_t)id->valuedouble : -1;
+    return num_i32(id, -1);
 }
 
-static int load_template(dbt_template *out, const cJSON *list, const cJSON *specials) {
+static int load_template(dbt_template *out, const cJSON *list, const cJSON *specials, int32_t n_vocab) {
     int n = cJSON_GetArraySize(list);
     if (!cJSON_IsArray(list) || n <= 0) return dbt_set_error("post_processor template is empty");
     dbt_template_piece *p = calloc((size_t)n, sizeof *p);
@@ -124,15 +132,16 @@ static int load_template(dbt_template *out, const cJSON *list, const cJSON *spec
         const cJSON *body = seq ? seq : sp;
         const cJSON *id = get(body, "id"), *ty = get(body, "type_id");
         if (!body || !cJSON_IsString(id)) { free(p); return dbt_set_error("bad post_processor template piece"); }
-        p[i].type_id = cJSON_IsNumber(ty) ? (int32_t)ty->valuedouble : 0;
+        p[i].type_id = num_i32(ty, 0);
         if (seq) {
             p[i].is_sequence = 1;
             p[i].seq = strcmp(id->valuestring, "B") == 0;
         } else {
             p[i].id = special_id(specials, id->valuestring);
-            if (p[i].id < 0) {
+            if (p[i].id < 0 || p[i].id >= n_vocab) {
                 free(p);
-                return dbt_set_error("post_processor: special token \"%s\" must map to one id", id->valuestring);
+                return dbt_set_error("post_processor: special token \"%s\" must map to one id of the vocabulary",
+                                     id->valuestring);
             }
         }
         i++;
@@ -148,7 +157,8 @@ static int load_post(dbt_tokenizer *t, const cJSON *p) {
     const char *type = type_of(p);
     if (strcmp(type, "TemplateProcessing") == 0) {
         const cJSON *sp = get(p, "special_tokens");
-        if (load_template(&t->single, get(p, "single"), sp) || load_template(&t->pair, get(p, "pair"), sp))
+        if (load_template(&t->single, get(p, "single"), sp, t->n_vocab) ||
+            load_template(&t->pair, get(p, "pair"), sp, t->n_vocab))
             return -1;
         t->has_post = 1;
         return 0;
@@ -156,8 +166,9 @@ static int load_post(dbt_tokenizer *t, const cJSON *p) {
     if (strcmp(type, "BertProcessing") == 0) {
         const cJSON *cls = get(p, "cls"), *sep = get(p, "sep");
         const cJSON *ci = cJSON_GetArrayItem(cls, 1), *si = cJSON_GetArrayItem(sep, 1);
-        if (!cJSON_IsNumber(ci) || !cJSON_IsNumber(si)) return dbt_set_error("bad BertProcessing");
-        dbt_template_bert(t, (int32_t)ci->valuedouble, (int32_t)si->valuedouble);
+        int32_t c = num_i32(ci, -1), s = num_i32(si, -1);
+        if (c < 0 || c >= t->n_vocab || s < 0 || s >= t->n_vocab) return dbt_set_error("bad BertProcessing");
+        dbt_template_bert(t, c, s);
         return t->has_post ? 0 : dbt_set_error("out of memory");
     }
     return dbt_set_error("post_processor \"%s\" is not supported", type);
@@ -169,7 +180,7 @@ static int load_added(dbt_tokenizer *t, const cJSON *list) {
     const cJSON *e;
     cJSON_ArrayForEach(e, list) {
         const cJSON *id = get(e, "id"), *c = get(e, "content");
-        if (!cJSON_IsNumber(id) || !cJSON_IsString(c) || id->valuedouble < 0)
+        if (!cJSON_IsNumber(id) || !cJSON_IsString(c) || id->valuedouble < 0 || id->valuedouble >= DBT_MAX_VOCAB)
             return dbt_set_error("added_tokens: an entry lacks id or content");
         if (dbt_tokenizer_add_token(t, c->valuestring, get_bool(e, "special", 0),
                                     get_bool(e, "normalized", 1), get_bool(e, "lstrip", 0),
@@ -185,7 +196,7 @@ static int load_truncation(dbt_tokenizer *t, const cJSON *tr) {
     const cJSON *ml = get(tr, "max_length"), *st = get(tr, "stride"), *sg = get(tr, "strategy");
     if (!cJSON_IsNumber(ml) || ml->valuedouble < 0) return dbt_set_error("truncation.max_length is missing");
     t->trunc_max_length = ml->valuedouble > 1e9 ? 0 : (int32_t)ml->valuedouble;
-    t->trunc_stride = cJSON_IsNumber(st) ? (int32_t)st->valuedouble : 0;
+    t->trunc_stride = num_i32(st, 0);
     const char *s = cJSON_IsString(sg) ? sg->valuestring : "LongestFirst";
     t->trunc_strategy = strcmp(s, "OnlyFirst") == 0    ? DBT_TRUNCATE_ONLY_FIRST
                         : strcmp(s, "OnlySecond") == 0 ? DBT_TRUNCATE_ONLY_SECOND
@@ -227,8 +238,9 @@ dbt_tokenizer *dbt_tokenizer_from_json(const char *path, const dbt_tokenizer_opt
     t->special.pad = find_special(t, "[PAD]");
     if (cJSON_IsObject(pad)) {
         const cJSON *pi = get(pad, "pad_id"), *pt = get(pad, "pad_type_id");
-        if (cJSON_IsNumber(pi)) t->special.pad = (int32_t)pi->valuedouble;
-        if (cJSON_IsNumber(pt)) t->pad_type_id = (int32_t)pt->valuedouble;
+        if (cJSON_IsNumber(pi)) t->special.pad = num_i32(pi, -1);
+        if (cJSON_IsNumber(pt)) t->pad_type_id = num_i32(pt, 0);
+        if (t->special.pad >= t->n_vocab) t->special.pad = -1; /* not an id of the vocabulary */
     }
     t->special.unk = t->unk_id;
     t->special.cls = find_special(t, "[CLS]");
