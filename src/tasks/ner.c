@@ -87,58 +87,11 @@ static void pool_clear(strpool *p) {
     p->n = 0;
 }
 
-/* Rust's str::replace in place: every non-overlapping `from`, left to right (`to` is never
- * longer than `from`). */
-static void replace_all(char *s, const char *from, const char *to) {
-    size_t fl = strlen(from), tl = strlen(to);
-    char *r = s, *w = s;
-    while (*r) {
-        if (strncmp(r, from, fl) == 0) {
-            memcpy(w, to, tl);
-            w += tl;
-            r += fl;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
-/* tokenizer.convert_tokens_to_string(tokens) for BERT's fast tokenizer, i.e. the WordPiece
- * decoder: after the first token, a token with the prefix loses it and any other gets a space in
- * front; then each token on its own is cleaned up. dbt_decode does the same from ids, but here
- * the "tokens" may be text cut from the input ([UNK]) or words already joined by an earlier
- * pass (the word strategies join twice), so this works on strings. Returns malloc'd text. */
+/* tokenizer.convert_tokens_to_string(tokens): the WordPiece decoder on strings. dbt_decode does the
+ * same from ids, but here the "tokens" may be text cut from the input ([UNK]) or words already
+ * joined by an earlier pass (the word strategies join twice). */
 static char *tokens_to_string(const dbt_tokenizer *tok, const char *const *tokens, int n) {
-    size_t cap = 1;
-    for (int i = 0; i < n; i++) cap += strlen(tokens[i]) + 1;
-    char *out = malloc(cap), *piece = malloc(cap + 1);
-    if (!out || !piece) { free(out); free(piece); return NULL; }
-    size_t len = 0;
-    out[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        const char *t = tokens[i];
-        /* starts_with(prefix) is true for an empty prefix too: then nothing gets a space */
-        if (i > 0 && strncmp(t, tok->prefix, (size_t)tok->prefix_len) == 0) strcpy(piece, t + tok->prefix_len);
-        else if (i > 0) { piece[0] = ' '; strcpy(piece + 1, t); }
-        else strcpy(piece, t);
-        replace_all(piece, " .", ".");
-        replace_all(piece, " ?", "?");
-        replace_all(piece, " !", "!");
-        replace_all(piece, " ,", ",");
-        replace_all(piece, " ' ", "'");
-        replace_all(piece, " n't", "n't");
-        replace_all(piece, " 'm", "'m");
-        replace_all(piece, " do not", " don't");
-        replace_all(piece, " 's", "'s");
-        replace_all(piece, " 've", "'ve");
-        replace_all(piece, " 're", "'re");
-        size_t pl = strlen(piece);
-        memcpy(out + len, piece, pl + 1);
-        len += pl;
-    }
-    free(piece);
-    return out;
+    return dbt_wordpiece_join(tok, tokens, n);
 }
 
 /* sentence[start:end] as UTF-8 (Python slicing: clamped). */

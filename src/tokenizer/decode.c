@@ -58,24 +58,13 @@ static void cleanup(char *s, int do_not) {
     replace_all(s, " 're", "'re");
 }
 
-char *dbt_decode(const dbt_tokenizer *tok, const int32_t *ids, int n, int skip_special_tokens,
-                 int clean_up_tokenization_spaces) {
+char *dbt_wordpiece_join(const dbt_tokenizer *tok, const char *const *tokens, int n) {
     strbuf out = {0};
     char *piece = NULL;
     size_t piece_cap = 0;
     if (sb_put(&out, "", 0)) goto oom;
-    int first = 1;
     for (int i = 0; i < n; i++) {
-        int32_t id = ids[i];
-        const char *t = dbt_tokenizer_id_to_token(tok, id);
-        if (!t) {
-            free(out.s);
-            free(piece);
-            dbt_set_error("id %d is outside the vocabulary (size %d)", id, tok->n_vocab);
-            return NULL;
-        }
-        if (skip_special_tokens && tok->is_special[id]) continue;
-        /* The decoder sees the token with "##" removed or a space put in front, then cleans. */
+        const char *t = tokens[i];
         size_t tl = strlen(t);
         if (tl + 2 > piece_cap) {
             piece_cap = tl + 64;
@@ -83,24 +72,43 @@ char *dbt_decode(const dbt_tokenizer *tok, const int32_t *ids, int n, int skip_s
             if (!p) goto oom;
             piece = p;
         }
-        if (!first && tok->prefix_len && strncmp(t, tok->prefix, (size_t)tok->prefix_len) == 0) {
+        /* starts_with(prefix) holds for an empty prefix too: then no token gets a space */
+        if (i > 0 && strncmp(t, tok->prefix, (size_t)tok->prefix_len) == 0) {
             strcpy(piece, t + tok->prefix_len);
-        } else if (!first) {
+        } else if (i > 0) {
             piece[0] = ' ';
             strcpy(piece + 1, t);
         } else {
             strcpy(piece, t);
         }
-        first = 0;
         cleanup(piece, 1);
         if (sb_put(&out, piece, strlen(piece))) goto oom;
     }
     free(piece);
-    if (clean_up_tokenization_spaces) cleanup(out.s, 0);
     return out.s;
 oom:
     free(out.s);
     free(piece);
     dbt_set_error("out of memory");
     return NULL;
+}
+
+char *dbt_decode(const dbt_tokenizer *tok, const int32_t *ids, int n, int skip_special_tokens,
+                 int clean_up_tokenization_spaces) {
+    const char **tokens = malloc((size_t)(n > 0 ? n : 1) * sizeof *tokens);
+    if (!tokens) { dbt_set_error("out of memory"); return NULL; }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const char *t = dbt_tokenizer_id_to_token(tok, ids[i]);
+        if (!t) {
+            free(tokens);
+            dbt_set_error("id %d is outside the vocabulary (size %d)", ids[i], tok->n_vocab);
+            return NULL;
+        }
+        if (!(skip_special_tokens && tok->is_special[ids[i]])) tokens[k++] = t;
+    }
+    char *s = dbt_wordpiece_join(tok, tokens, k);
+    free(tokens);
+    if (s && clean_up_tokenization_spaces) cleanup(s, 0);
+    return s;
 }

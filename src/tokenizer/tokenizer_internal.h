@@ -119,6 +119,11 @@ int dbt_split_words(const dbt_normalizer_cfg *cfg, const char *text, size_t len,
                     dbt_word_fn fn, void *user);
 void dbt_word_scratch_free(dbt_word_scratch *s);
 
+/* decode.c: the WordPiece decoder on token strings (tokenizer.convert_tokens_to_string): after
+ * the first token, the "##" prefix is removed, any other token gets a space in front, and each
+ * piece is cleaned up (" ." → "." ...). malloc'd, or NULL when out of memory. */
+char *dbt_wordpiece_join(const dbt_tokenizer *tok, const char *const *tokens, int n);
+
 /* tokenizer_load.c helpers shared with tokenizer_json.c */
 int dbt_tokenizer_add_token(dbt_tokenizer *t, const char *content, int special, int normalized,
                             int lstrip, int rstrip, int single_word, int32_t id);
