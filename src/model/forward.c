@@ -91,8 +91,8 @@ static void layer_forward(const dbt_config *c, const dbt_layer *L, int n, const 
     attention(c, n, row_start, q, k, v, ctx, att);
     dbt_linear_forward(ctx, R, D, L->o.w, L->o.b, D, tmp);
     dbt_layernorm_forward(tmp, x, R, D, L->ln_attn.gamma, L->ln_attn.beta, c->layer_norm_eps, x);
-    dbt_linear_forward(x, R, D, L->ff1.w, L->ff1.b, H, ffn);
-    dbt_activation_forward(c->activation, ffn, (int64_t)R * H);
+    /* bias and activation applied as each tile of the product is produced (same bits as apart) */
+    dbt_linear_forward_ex(x, R, D, L->ff1.w, NULL, L->ff1.b, H, (int)c->activation, ffn);
     dbt_linear_forward(ffn, R, H, L->ff2.w, L->ff2.b, D, tmp);
     dbt_layernorm_forward(tmp, x, R, D, L->ln_ffn.gamma, L->ln_ffn.beta, c->layer_norm_eps, x);
 }
