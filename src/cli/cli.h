@@ -74,6 +74,15 @@ typedef struct {
 } cli_pipeline_args;
 
 int cli_pipeline(const char *cmd, const cli_pipeline_args *a);
+/* The getopt_long entries every task subcommand shares: --model, --max-length, --raw,
+ * --batch-size, --threads, --help. */
+#define CLI_PIPELINE_OPTIONS                                                                    \
+    {"model", required_argument, 0, 'm'}, {"max-length", required_argument, 0, 'L'},            \
+    {"raw", no_argument, 0, 'r'}, {"batch-size", required_argument, 0, 'b'},                     \
+    {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}
+/* Handles option c if it is one of CLI_PIPELINE_OPTIONS: returns -1 to go on, or the exit
+ * status (0 after --help, 2 for a bad value or an unknown option, with `help` printed). */
+int cli_pipeline_option(int c, const char *arg, cli_pipeline_args *a, const char *help);
 int cmd_classify(int argc, char **argv);
 int cmd_fill_mask(int argc, char **argv);
 int cmd_ner(int argc, char **argv);

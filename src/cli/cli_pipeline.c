@@ -179,3 +179,16 @@ int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
     dbt_model_free(m);
     return status;
 }
+
+int cli_pipeline_option(int c, const char *arg, cli_pipeline_args *a, const char *help) {
+    long v;
+    switch (c) {
+    case 'm': a->model = arg; return -1;
+    case 'L': if (!cli_int("--max-length", arg, 1, 1 << 20, &v)) return 2; a->opts.max_length = (int)v; return -1;
+    case 'r': a->opts.raw = 1; return -1;
+    case 'b': if (!cli_int("--batch-size", arg, 1, 4096, &v)) return 2; a->opts.batch_size = (int)v; return -1;
+    case 't': if (!cli_int("--threads", arg, 1, 1024, &v)) return 2; a->threads = (int)v; return -1;
+    case 'h': fputs(help, stdout); return 0;
+    default: fputs(help, stderr); return 2;
+    }
+}

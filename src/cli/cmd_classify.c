@@ -23,11 +23,9 @@ static const char *const HELP =
 
 int cmd_classify(int argc, char **argv) {
     static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},      {"top-k", required_argument, 0, 'k'},
+        {"top-k", required_argument, 0, 'k'},
         {"all", no_argument, 0, 'a'},              {"function", required_argument, 0, 'f'},
-        {"max-length", required_argument, 0, 'L'}, {"raw", no_argument, 0, 'r'},
-        {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+        CLI_PIPELINE_OPTIONS, {0, 0, 0, 0}};
     cli_pipeline_args a = {0};
     a.task = DBT_TASK_CLASSIFY;
     a.opts = dbt_pipeline_opts_default(a.task);
@@ -37,7 +35,6 @@ int cmd_classify(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': a.model = optarg; break;
         case 'k': if (!cli_int("--top-k", optarg, 1, 1 << 20, &v)) return 2; a.opts.top_k = (int)v; break;
         case 'a': a.opts.top_k = -1; break;
         case 'f':
@@ -46,12 +43,10 @@ int cmd_classify(int argc, char **argv) {
             else if (!strcmp(optarg, "none")) a.opts.function = DBT_FN_NONE;
             else return cli_fail("classify", "unknown --function \"%s\"", optarg);
             break;
-        case 'L': if (!cli_int("--max-length", optarg, 1, 1 << 20, &v)) return 2; a.opts.max_length = (int)v; break;
-        case 'r': a.opts.raw = 1; break;
-        case 'b': if (!cli_int("--batch-size", optarg, 1, 4096, &v)) return 2; a.opts.batch_size = (int)v; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &v)) return 2; a.threads = (int)v; break;
-        case 'h': fputs(HELP, stdout); return 0;
-        default: fputs(HELP, stderr); return 2;
+        default: {
+            int r = cli_pipeline_option(c, optarg, &a, HELP);
+            if (r >= 0) return r;
+        }
         }
     }
     a.texts = argv + optind;

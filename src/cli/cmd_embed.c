@@ -23,20 +23,15 @@ int cmd_embed(int argc, char **argv) {
     static const struct option longopts[] = {
         {"pooling", required_argument, 0, 'p'}, {"normalize", no_argument, 0, 'n'},
         {"no-normalize", no_argument, 0, 'N'},
-        {"max-length", required_argument, 0, 'L'}, {"raw", no_argument, 0, 'r'},
-        {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
-        {"model", required_argument, 0, 'm'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        CLI_PIPELINE_OPTIONS, {0, 0, 0, 0}};
     cli_pipeline_args a = {0};
     a.task = DBT_TASK_EMBED;
     a.opts = dbt_pipeline_opts_default(a.task);
     a.input = CLI_INPUT_TEXT;
-    long v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': a.model = optarg; break;
         case 'p':
             if (!strcmp(optarg, "mean")) a.opts.pooling = DBT_POOL_MEAN;
             else if (!strcmp(optarg, "cls")) a.opts.pooling = DBT_POOL_CLS;
@@ -45,12 +40,10 @@ int cmd_embed(int argc, char **argv) {
             break;
         case 'n': a.opts.normalize = 1; break;
         case 'N': a.opts.normalize = 0; break;
-        case 'L': if (!cli_int("--max-length", optarg, 1, 1 << 20, &v)) return 2; a.opts.max_length = (int)v; break;
-        case 'r': a.opts.raw = 1; break;
-        case 'b': if (!cli_int("--batch-size", optarg, 1, 4096, &v)) return 2; a.opts.batch_size = (int)v; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &v)) return 2; a.threads = (int)v; break;
-        case 'h': fputs(HELP, stdout); return 0;
-        default: fputs(HELP, stderr); return 2;
+        default: {
+            int r = cli_pipeline_option(c, optarg, &a, HELP);
+            if (r >= 0) return r;
+        }
         }
     }
     a.texts = argv + optind;

@@ -30,10 +30,7 @@ int cmd_qa(int argc, char **argv) {
         {"context", required_argument, 0, 'c'}, {"max-answer-len", required_argument, 0, 'A'},
         {"doc-stride", required_argument, 0, 'S'}, {"max-question-len", required_argument, 0, 'Q'},
         {"handle-impossible-answer", no_argument, 0, 'I'},
-        {"max-length", required_argument, 0, 'L'}, {"raw", no_argument, 0, 'r'},
-        {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
-        {"model", required_argument, 0, 'm'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        CLI_PIPELINE_OPTIONS, {0, 0, 0, 0}};
     cli_pipeline_args a = {0};
     a.task = DBT_TASK_QA;
     a.opts = dbt_pipeline_opts_default(a.task);
@@ -43,7 +40,6 @@ int cmd_qa(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': a.model = optarg; break;
         case 'k': if (!cli_int("--top-k", optarg, 1, 1 << 20, &v)) return 2; a.opts.top_k = (int)v; break;
         case 'q': a.question = optarg; break;
         case 'c': a.context = optarg; break;
@@ -51,12 +47,10 @@ int cmd_qa(int argc, char **argv) {
         case 'S': if (!cli_int("--doc-stride", optarg, 0, 1 << 20, &v)) return 2; a.opts.doc_stride = (int)v; break;
         case 'Q': if (!cli_int("--max-question-len", optarg, 1, 1 << 20, &v)) return 2; a.opts.max_question_len = (int)v; break;
         case 'I': a.opts.handle_impossible_answer = 1; break;
-        case 'L': if (!cli_int("--max-length", optarg, 1, 1 << 20, &v)) return 2; a.opts.max_length = (int)v; break;
-        case 'r': a.opts.raw = 1; break;
-        case 'b': if (!cli_int("--batch-size", optarg, 1, 4096, &v)) return 2; a.opts.batch_size = (int)v; break;
-        case 't': if (!cli_int("--threads", optarg, 1, 1024, &v)) return 2; a.threads = (int)v; break;
-        case 'h': fputs(HELP, stdout); return 0;
-        default: fputs(HELP, stderr); return 2;
+        default: {
+            int r = cli_pipeline_option(c, optarg, &a, HELP);
+            if (r >= 0) return r;
+        }
         }
     }
     a.texts = argv + optind;
