@@ -27,6 +27,7 @@ typedef struct {
     atomic_int active; /* requests between their first byte and their completion */
     sigset_t sigs;     /* SIGINT, SIGTERM: blocked in every thread, taken by sigwait */
     int clean;         /* the shutdown let every request finish */
+    MHD_socket listen_fd; /* handed back by MHD_quiesce_daemon; closed after MHD_stop_daemon */
 } server;
 
 typedef struct {
@@ -294,8 +295,11 @@ static void *shutdown_main(void *arg) {
     while (sigwait(&s->sigs, &sig) != 0 || (sig != SIGINT && sig != SIGTERM)) {}
     fprintf(stderr, "distilbert serve: %s: finishing the requests in flight\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     atomic_store(&s->app.draining, 1);
-    MHD_socket ls = MHD_quiesce_daemon(s->daemon);
-    if (ls != MHD_INVALID_SOCKET) close(ls);
+    /* MHD's worker threads drop the listening socket from their epoll sets on their own time, so
+     * closing it here races with them (MHD panics on EBADF). shutdown() keeps the descriptor valid
+     * but refuses new connections at once; srv_run closes it after MHD_stop_daemon. */
+    s->listen_fd = MHD_quiesce_daemon(s->daemon);
+    if (s->listen_fd != MHD_INVALID_SOCKET) shutdown(s->listen_fd, SHUT_RDWR);
     int clean = wait_idle(s, s->app.cfg->shutdown_timeout, &s->sigs);
     srv_queue_stop(s->app.queue);
     if (!wait_idle(s, 5, &s->sigs)) clean = 0;
@@ -366,6 +370,7 @@ int srv_run(const srv_config *cfg) {
 
     /* The main thread runs the inference loop; this one waits for the signal and drains. */
     s->sigs = sigs;
+    s->listen_fd = MHD_INVALID_SOCKET;
     pthread_t th;
     if (pthread_create(&th, NULL, shutdown_main, s)) {
         fprintf(stderr, "distilbert serve: cannot start a thread\n");
@@ -376,6 +381,7 @@ int srv_run(const srv_config *cfg) {
     int clean = s->clean;
     if (atomic_load(&s->active) == 0) {
         MHD_stop_daemon(s->daemon);
+        if (s->listen_fd != MHD_INVALID_SOCKET) close(s->listen_fd);
         srv_app_free(&s->app);
         free(s);
     } /* else: a suspended connection would make MHD_stop_daemon hang; the process exits anyway */
