@@ -27,6 +27,30 @@ ifeq ($(BUILD),build-fuzz)
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS)
 LIBS := -lz -lutf8proc -lcjson -lmicrohttpd -lm -pthread
+# Data-parallel training over MPI (src/training/dist.c, the only file that includes <mpi.h>):
+# MPI=auto (default) uses Open MPI when pkg-config finds ompi-c (libopenmpi-dev; else an mpicc
+# that tells its flags), MPI=1 requires it, MPI=0 builds the single-process version (one rank;
+# under `mpirun -np N` it refuses to start).
+MPI ?= auto
+ifneq ($(MPI),0)
+  MPI_FOUND := $(shell pkg-config --exists ompi-c 2>/dev/null && echo pc || \
+                 { mpicc --showme:compile >/dev/null 2>&1 && echo mpicc; })
+  ifeq ($(MPI_FOUND),pc)
+    MPI_CFLAGS := -DDBT_WITH_MPI $(shell pkg-config --cflags ompi-c)
+    MPI_LIBS := $(shell pkg-config --libs ompi-c)
+  else ifeq ($(MPI_FOUND),mpicc)
+    MPI_CFLAGS := -DDBT_WITH_MPI $(shell mpicc --showme:compile)
+    MPI_LIBS := $(shell mpicc --showme:link)
+  else ifeq ($(MPI),1)
+    $(error MPI=1 but neither pkg-config (ompi-c) nor mpicc finds MPI: apt-get install libopenmpi-dev)
+  endif
+endif
+LIBS += $(MPI_LIBS)
+# The choice is recorded so that changing it (MPI=0, or libopenmpi-dev installed after a first
+# build: the first `make` on a bare machine decides before install-deps.sh runs) rebuilds
+# dist.o and relinks.
+MPI_STAMP := $(BUILD)/mpi-flags.txt
+$(shell mkdir -p $(BUILD) && { echo '$(MPI_CFLAGS) $(MPI_LIBS)' | cmp -s - $(MPI_STAMP) || echo '$(MPI_CFLAGS) $(MPI_LIBS)' > $(MPI_STAMP); })
 LDFLAGS_ALL := $(if $(filter build-asan,$(BUILD)),-fsanitize=address$(comma)undefined) $(LDFLAGS)
 
 LIB_SRC := $(wildcard src/common/*.c src/tokenizer/*.c src/kernels/*.c src/model/*.c src/tasks/*.c src/training/*.c)
@@ -45,8 +69,12 @@ SHARED_LIB := $(BUILD)/libdistilbert.so
 CLI := $(BUILD)/distilbert
 DEPS_STAMP := .deps-system.ok
 
+.DEFAULT_GOAL := all
 .PHONY: all test test-unit test-oracle test-asan demo bench install clean deps oracle fuzz fuzz-build
 all: $(STATIC_LIB) $(SHARED_LIB) $(CLI)
+
+$(BUILD)/obj/src/training/dist.o: CFLAGS_ALL += $(MPI_CFLAGS)
+$(BUILD)/obj/src/training/dist.o: $(MPI_STAMP)
 
 # System packages (headers and libraries) must be there before anything compiles.
 $(DEPS_STAMP): scripts/install-deps.sh
@@ -64,10 +92,10 @@ $(STATIC_LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(SHARED_LIB): $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS)
+$(SHARED_LIB): $(LIB_OBJ) $(MPI_STAMP)
+	$(CC) -shared -o $@ $(LIB_OBJ) $(LDFLAGS_ALL) $(LIBS)
 
-$(CLI): $(CLI_OBJ) $(STATIC_LIB)
+$(CLI): $(CLI_OBJ) $(STATIC_LIB) $(MPI_STAMP)
 	$(CC) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDFLAGS_ALL) $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(STATIC_LIB)
@@ -144,7 +172,7 @@ install: all
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/distilbert.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|'$$(sed -n 's/#define DBT_VERSION "\(.*\)"/\1/p' include/distilbert.h)'|' \
-	  distilbert.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/distilbert.pc
+	  -e 's|@MPI_LIBS@|$(MPI_LIBS)|' distilbert.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/distilbert.pc
 
 clean:
 	rm -rf build build-asan build-fuzz

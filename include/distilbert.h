@@ -142,6 +142,15 @@ typedef enum {
 
 typedef struct dbt_model dbt_model;
 
+/* The precision of the encoder's Linear layers (attention q, k, v, output; the two FFN layers).
+ * Embeddings, attention scores and softmax, LayerNorm and the task heads always run in fp32.
+ *   FP32  the default;
+ *   BF16  weights and inputs rounded to bfloat16, products summed in fp32 (AVX512_BF16 when the
+ *         CPU has it, else the same arithmetic widened to fp32);
+ *   INT8  dynamic quantization as ONNX Runtime's: int8 weights per output channel, inputs
+ *         quantized per token at run time (uint8 with a zero point), exact int32 sums (VNNI). */
+typedef enum { DBT_DTYPE_FP32 = 0, DBT_DTYPE_BF16, DBT_DTYPE_INT8 } dbt_compute_dtype;
+
 /* What a loaded model is (read-only; owned by the model). */
 typedef struct {
     dbt_arch arch;
@@ -154,6 +163,8 @@ typedef struct {
     dbt_problem_type problem_type;
     const char *architecture;     /* config.json's architectures[0], "" if none */
     int64_t n_params;             /* parameters of the encoder and the loaded head */
+    dbt_compute_dtype dtype;      /* of the encoder's Linear layers: FP32, or INT8 for a folder
+                                     written by dbt_quantize_folder(..., "int8"); see set_dtype */
 } dbt_model_info;
 
 /* Loads dir/config.json and dir/model.safetensors (or its shards), with the weights of `head`
@@ -168,6 +179,25 @@ const dbt_model_info *dbt_model_get_info(const dbt_model *m);
 const dbt_tokenizer *dbt_model_tokenizer(const dbt_model *m);
 /* Notes from loading (unused tensors, tied weights...), "" if none. Owned by the model. */
 const char *dbt_model_warnings(const dbt_model *m);
+
+/* Converts the encoder's Linear layers to `dtype` in memory (weights packed once, here). A model
+ * loaded from an int8 folder keeps its stored int8 weights; its FP32/BF16 forms are made from
+ * their dequantized values. Not while a forward pass on m runs. Returns 0, or -1 (dbt_last_error:
+ * out of memory, a layer too wide for int32 sums). */
+int dbt_model_set_dtype(dbt_model *m, dbt_compute_dtype dtype);
+/* "fp32", "bf16", "int8"; and back (returns -1 for another name). */
+const char *dbt_compute_dtype_name(dbt_compute_dtype dtype);
+int dbt_compute_dtype_parse(const char *name, dbt_compute_dtype *dtype);
+
+/* Writes a reduced-precision copy of the model folder `dir` to `out_dir` (created; replaced
+ * atomically by rename). dtype:
+ *   "int8"  the encoder's Linear weights as I8 tensors, each with "<name>.weight_scale" (F32, one
+ *           scale per output row), everything else F32; config.json gets "quantization_config":
+ *           {"quant_method": "distilbert.c", "dtype": "int8"}. dbt_model_load runs it in INT8.
+ *   "bf16", "f16"  every floating tensor as BF16 / F16 (config.json's torch_dtype says so): a plain
+ *           Hugging Face folder, which transformers loads too.
+ * Tokenizer and sentence-transformers files are copied. Returns 0, or -1 (dbt_last_error). */
+int dbt_quantize_folder(const char *dir, const char *out_dir, const char *dtype);
 
 /* Threads used by dbt_model_forward (default: the number of online CPUs). */
 void dbt_set_num_threads(int n);
@@ -196,7 +226,13 @@ typedef struct {
 } dbt_forward_opts;
 
 /* Runs the encoder (and head) on n encoded sequences. Returns 0, or -1 (e.g. a sequence longer
- * than max_position_embeddings or an id outside the vocabulary). Free with dbt_output_free. */
+ * than max_position_embeddings or an id outside the vocabulary). Free with dbt_output_free.
+ * Results do not depend on the thread count or on which other sequences share the batch.
+ * Memory: the model keeps its working buffers between calls (grown to the largest batch seen,
+ * about (5·dim + hidden_dim)·4 bytes per token, freed by dbt_model_free), and a model from
+ * dbt_model_load packs its Linear weights once, at its first call (about the size of those
+ * weights again; DBT_PREPACK=0 in the environment turns that off). Reentrant: concurrent calls
+ * on one model are safe; one at a time uses the kept buffers, the others allocate their own. */
 int dbt_model_forward(dbt_model *m, const dbt_encoding *encs, int n, const dbt_forward_opts *opts,
                       dbt_output *out);
 void dbt_output_free(dbt_output *out);
@@ -355,6 +391,32 @@ dbt_pretrain_opts dbt_pretrain_opts_default(void);
 /* Masked-LM training; writes a BertForMaskedLM / DistilBertForMaskedLM folder that transformers
  * loads and `distill` takes as a teacher. Returns 0, 1 when interrupted (state saved), -1. */
 int dbt_pretrain(const dbt_pretrain_opts *o);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Data-parallel training over MPI (`mpirun -np N distilbert finetune|distill|pretrain ...`).  */
+/* Every rank loads the same model and data; rank r trains on its slice of each global batch   */
+/* (N × batch_size sequences), the gradients are summed over ranks before each AdamW step, so  */
+/* N ranks with batch_size B take the steps one process with batch N·B takes. Only rank 0      */
+/* writes (checkpoints, train_log.jsonl, training.svg) and evaluates. Without dbt_dist_init,   */
+/* or in a build without MPI (dbt_dist_backend() == "none"), there is one rank.               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Joins the job when the process was started by an MPI launcher (mpirun/mpiexec/srun: their
+ * environment names a rank), else stays a single process without touching MPI (no start-up
+ * cost, nothing printed). A program that initialized MPI itself is joined as it is. Returns the
+ * number of ranks, or -1. */
+int dbt_dist_init(int *argc, char ***argv);
+/* Leaves the job. status != 0 after a failure that only this rank saw (the others may wait for
+ * it in a collective): aborts the whole job (MPI_Abort) so that nothing hangs; otherwise
+ * finalizes MPI. Nothing happens without MPI. */
+void dbt_dist_finalize(int status);
+int dbt_dist_rank(void);              /* 0 .. size-1; 0 without MPI */
+int dbt_dist_size(void);              /* 1 without MPI */
+int dbt_dist_local_size(void);        /* ranks on this machine (to share its cores): 1 without MPI */
+const char *dbt_dist_backend(void);   /* "mpi" when built with MPI, else "none" */
+/* 1 when the failure a training function just returned was every rank's (a NaN loss, a
+ * checkpoint rank 0 could not write): each rank has the message, rank 0 need report it. */
+int dbt_dist_failed_together(void);
 
 /* WordPiece vocabulary training, as tokenizers' WordPieceTrainer (BertWordPieceTokenizer.train):
  * each line is normalized and split as BERT does, words are counted, the alphabet is their

@@ -19,6 +19,7 @@ APT_PACKAGES=(
   python3-torch python3-venv python3-pip python3-numpy  # the oracle's torch (1.13)
   python3-scipy python3-sklearn python3-pil            # metrics references, sentence-transformers
   libgoogle-perftools4 # tcmalloc, preloaded into the PyTorch peer of the model benchmark
+  libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N distilbert finetune|distill|pretrain)
 )
 
 missing=()

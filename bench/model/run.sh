@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# run.sh — the model benchmark: distilbert.c's forward pass against PyTorch and ONNX Runtime (fp32,
-# and int8 as a reference row) on the same base-size DistilBERT checkpoint and the same inputs,
-# 1 and 2 threads, pinned, interleaved, medians, measured in one run. Prints markdown tables and
-# writes bench/results/model.json. See bench/model/bench.py for the method.
+# run.sh — the model benchmark: distilbert.c's forward pass (fp32, and --dtype bf16 / int8) against
+# PyTorch and ONNX Runtime (fp32, and int8 dynamic quantization: the peer of our int8) on the same
+# base-size DistilBERT checkpoint and the same inputs, 1 and 2 threads, pinned, interleaved,
+# medians, measured in one run; then the accuracy of bf16/int8 on MiniLM embeddings of real text.
+# Prints markdown tables and writes bench/results/model.json. See bench/model/bench.py for the method.
 #
 #   bench/model/run.sh [--quick]        (or: make bench, make -C bench model / model-quick)
 #

@@ -22,8 +22,9 @@
  *   quit            exits
  *
  * One timed step is what a training loop pays per batch: zero the gradients, dbt_train_forward
- * (train = 1: dropout drawn from the driver's generator), cross-entropy on the logits,
- * dbt_train_backward, free the cache, dbt_adamw_step (clip, decoupled decay, update). The batch
+ * (train = 1: dropout drawn from the driver's generator) on the workspace kept from the previous
+ * step, cross-entropy on the logits, dbt_train_backward, dbt_adamw_step (clip, decoupled decay,
+ * update). The batch
  * (bench/train/train_common.py: B sequences of exactly T tokens, [CLS] random ids [SEP], random
  * labels in {0, 1}) is built before the clock starts.
  * Uses the library's internal training API (src/training/), as tests/tools/train_step.c does. */
@@ -142,6 +143,7 @@ typedef struct {
     dbt_params p;
     dbt_adamw opt;
     dbt_rng rng;
+    dbt_train_cache *cache; /* the training pass's workspace, kept across steps as a training loop keeps it */
     int n_labels;
 } trainer;
 
@@ -152,19 +154,19 @@ static const char *const PHASE_NAMES[N_PHASES] = {"zero_grad", "forward_loss", "
 /* The loss of a forward pass; with backward, also the gradients and one AdamW update. When ph is
  * not NULL, it receives the time of each phase (ms). */
 static int step(trainer *tr, batch *x, int train, int backward, double *loss, double *norm, double *ph) {
-    dbt_train_cache *cache = NULL;
     dbt_train_out out;
     double t[N_PHASES + 1];
     t[0] = ph ? now_ms() : 0;
     if (backward) dbt_params_zero_grad(&tr->p);
     t[1] = ph ? now_ms() : 0;
-    if (dbt_train_forward(tr->m, x->encs, x->b, NULL, train, &tr->rng, &cache, &out)) return -1;
+    if (dbt_train_forward(tr->m, x->encs, x->b, NULL, train, &tr->rng, &tr->cache, &out)) return -1;
     *loss = dbt_loss_cross_entropy(out.logits, x->b, out.logits_cols, x->labels, 1.0f, x->d_logits, NULL);
     t[2] = ph ? now_ms() : 0;
     int rc = 0;
-    if (backward) rc = dbt_train_backward(tr->m, &tr->p, cache, x->d_logits, NULL);
+    if (backward) rc = dbt_train_backward(tr->m, &tr->p, tr->cache, x->d_logits, NULL);
     t[3] = ph ? now_ms() : 0;
-    dbt_train_cache_free(cache);
+    /* the cache is kept for the next step (freed at exit): nothing to free here any more; the
+     * phase stays in the protocol so that results compare with older runs */
     t[4] = ph ? now_ms() : 0;
     if (rc) return -1;
     if (backward) *norm = dbt_adamw_step(&tr->opt, &tr->p);
@@ -315,6 +317,7 @@ int main(int argc, char **argv) {
         free(cpu);
     }
     batch_free(&x);
+    dbt_train_cache_free(tr.cache);
     dbt_adamw_free(&tr.opt);
     dbt_params_free(&tr.p);
     dbt_model_free(tr.m);

@@ -211,7 +211,7 @@ def main():
               "OK" if c["ok"] else "MISMATCH"))
     pr("")
     pr("Where the time goes — median ms per phase over %d more steps on each model's first shape (ours: "
-       "dbt_train_forward + loss, dbt_train_backward, dbt_train_cache_free, dbt_adamw_step; PyTorch: "
+       "dbt_train_forward + loss, dbt_train_backward, free cache (0: the workspace is kept across steps), dbt_adamw_step; PyTorch: "
        "model(...) + loss, loss.backward(), clip_grad_norm_ + optimizer.step()):" % P["phase_steps"])
     pr("")
     pr("| model | batch×seq | threads | implementation | zero grad | forward + loss | backward | free cache | "

@@ -71,15 +71,19 @@ typedef struct {
     int n_texts;
     const char *question, *context; /* qa: one input from flags */
     int threads;
+    const char *dtype;     /* --dtype, or NULL: as loaded */
 } cli_pipeline_args;
 
 int cli_pipeline(const char *cmd, const cli_pipeline_args *a);
 /* The getopt_long entries every task subcommand shares: --model, --max-length, --raw,
- * --batch-size, --threads, --help. */
+ * --batch-size, --threads, --dtype, --help. */
+/* --dtype NAME applied to a loaded model; returns 0, or prints the error and returns -1. */
+int cli_apply_dtype(const char *cmd, dbt_model *m, const char *dtype);
 #define CLI_PIPELINE_OPTIONS                                                                    \
     {"model", required_argument, 0, 'm'}, {"max-length", required_argument, 0, 'L'},            \
     {"raw", no_argument, 0, 'r'}, {"batch-size", required_argument, 0, 'b'},                     \
-    {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}
+    {"threads", required_argument, 0, 't'}, {"dtype", required_argument, 0, 'D'},                \
+    {"help", no_argument, 0, 'h'}
 /* Handles option c if it is one of CLI_PIPELINE_OPTIONS: returns -1 to go on, or the exit
  * status (0 after --help, 2 for a bad value or an unknown option, with `help` printed). */
 int cli_pipeline_option(int c, const char *arg, cli_pipeline_args *a, const char *help);
@@ -88,11 +92,18 @@ int cmd_fill_mask(int argc, char **argv);
 int cmd_ner(int argc, char **argv);
 int cmd_qa(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+/* The training subcommands in an MPI job (cli_dist.c). begin: joins the job when started by a
+ * launcher (and, unless --threads is given, gives each rank its share of the machine's cores);
+ * returns -1 to go on, or an exit status. end: reports dbt_finetune/distill/pretrain's result
+ * (rc) once, leaves the job (aborting it when only this rank failed), returns the exit status. */
+int cli_dist_begin(const char *cmd, int argc, char **argv);
+int cli_dist_end(const char *cmd, int rc, const char *out);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 #endif

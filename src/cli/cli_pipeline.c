@@ -112,6 +112,7 @@ int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
     dbt_model *m = dbt_model_load(a->model, dbt_task_head(a->task));
     if (!m) return cli_fail(cmd, "%s", dbt_last_error());
     cli_print_warnings(m);
+    if (cli_apply_dtype(cmd, m, a->dtype)) { dbt_model_free(m); return 1; }
     if (!dbt_model_tokenizer(m)) {
         dbt_model_free(m);
         return cli_fail(cmd, "%s has no tokenizer (vocab.txt or tokenizer.json)", a->model);
@@ -180,6 +181,14 @@ int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
     return status;
 }
 
+int cli_apply_dtype(const char *cmd, dbt_model *m, const char *dtype) {
+    dbt_compute_dtype d;
+    if (!dtype) return 0;
+    if (dbt_compute_dtype_parse(dtype, &d)) { cli_fail(cmd, "unknown --dtype \"%s\" (fp32, bf16 or int8)", dtype); return -1; }
+    if (dbt_model_set_dtype(m, d)) { cli_fail(cmd, "%s", dbt_last_error()); return -1; }
+    return 0;
+}
+
 int cli_pipeline_option(int c, const char *arg, cli_pipeline_args *a, const char *help) {
     long v;
     switch (c) {
@@ -188,6 +197,12 @@ int cli_pipeline_option(int c, const char *arg, cli_pipeline_args *a, const char
     case 'r': a->opts.raw = 1; return -1;
     case 'b': if (!cli_int("--batch-size", arg, 1, 4096, &v)) return 2; a->opts.batch_size = (int)v; return -1;
     case 't': if (!cli_int("--threads", arg, 1, 1024, &v)) return 2; a->threads = (int)v; return -1;
+    case 'D': {
+        dbt_compute_dtype d;
+        if (dbt_compute_dtype_parse(arg, &d)) { fprintf(stderr, "unknown --dtype \"%s\" (fp32, bf16 or int8)\n", arg); return 2; }
+        a->dtype = arg;
+        return -1;
+    }
     case 'h': fputs(help, stdout); return 0;
     default: fputs(help, stderr); return 2;
     }

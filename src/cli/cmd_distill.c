@@ -15,7 +15,9 @@ static const char *const TRAIN_FLAGS =
     "  --mlm-smoothing X (0.7: masked tokens drawn with weight count^-X; 0 uniform)\n"
     "  --log-every N (10)  --save-every N (steps; default once per epoch)  --resume  --no-progress  --threads N\n"
     "Batches group sequences of similar length; masks are drawn anew every step. Ctrl-C saves the\n"
-    "state and exits (status 130); --resume continues it exactly.\n";
+    "state and exits (status 130); --resume continues it exactly.\n"
+    "Data-parallel over MPI: mpirun -np N distilbert ... (each rank takes --batch-size of a global\n"
+    "batch of N x batch size; rank 0 writes; kill -USR1 <mpirun pid> saves and stops; see README).\n";
 
 static const char *const DISTILL_HELP =
     "usage: distilbert distill --teacher DIR --out DIR --corpus FILE [options]\n"
@@ -145,12 +147,7 @@ static int train_flag(int c, const char *arg, dbt_mlm_train_opts *t, const char 
 
 
 /* Runs the parsed command's result: 0, 130 when interrupted (state saved), 1 on error. */
-static int finish(const char *cmd, int rc, const char *out) {
-    if (rc < 0) return cli_fail(cmd, "%s", dbt_last_error());
-    if (rc == 1) return 130;
-    fprintf(stderr, "distilbert %s: saved %s\n", cmd, out);
-    return 0;
-}
+static int finish(const char *cmd, int rc, const char *out) { return cli_dist_end(cmd, rc, out); }
 
 int cmd_distill(int argc, char **argv) {
     dbt_distill_opts o = dbt_distill_opts_default();
@@ -191,7 +188,7 @@ int cmd_distill(int argc, char **argv) {
         o.train.corpus = corpus;
         o.train.n_corpus = n_corpus;
         cli_keep_freed_memory();
-        r = finish("distill", dbt_distill(&o), o.train.out_dir);
+        if ((r = cli_dist_begin("distill", argc, argv)) < 0) r = finish("distill", dbt_distill(&o), o.train.out_dir);
     }
     free(corpus);
     free(map);
@@ -235,7 +232,7 @@ int cmd_pretrain(int argc, char **argv) {
         o.train.corpus = corpus;
         o.train.n_corpus = n_corpus;
         cli_keep_freed_memory();
-        r = finish("pretrain", dbt_pretrain(&o), o.train.out_dir);
+        if ((r = cli_dist_begin("pretrain", argc, argv)) < 0) r = finish("pretrain", dbt_pretrain(&o), o.train.out_dir);
     }
     free(corpus);
     return r;

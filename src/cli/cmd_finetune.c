@@ -22,9 +22,12 @@ static const char *const HELP =
     "  --text-column C  --pair-column C  --label-column C  (names or 0-based indices)  --regression\n"
     "  --resume          continue from the state saved in --out (after an interruption)\n"
     "  --teacher DIR     task distillation: loss = alpha_task·task + alpha_ce·KL(teacher‖student)·T²\n"
+    "                    (batchmean; qa: the mean of the start and end terms, as run_squad_w_distillation.py)\n"
     "  --alpha-ce X (0.5)  --alpha-task X (0.5)  --temperature T (2)\n"
     "  --no-progress     no progress bar      --threads N\n"
-    "Ctrl-C saves the current state and exits; --resume picks it up.\n";
+    "Ctrl-C saves the current state and exits; --resume picks it up.\n"
+    "Data-parallel over MPI: mpirun -np N distilbert finetune ... (each rank takes --batch-size of a\n"
+    "global batch of N x batch size; rank 0 writes and evaluates; see README, \"Many machines\").\n";
 
 static const char *const EVAL_HELP =
     "usage: distilbert eval --task classify|ner|qa --model DIR --data FILE [--max-length N] [--batch-size N]\n"
@@ -82,15 +85,22 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, dbt_f
     long v;
     float f;
     int c;
-    optind = 1;
+    dbt_task task = DBT_TASK_CLASSIFY;
+    /* Options do not depend on their order: a first pass finds --task (the last one given), whose
+     * defaults (--max-length) the second pass starts from, and applies every other option to. */
+    const int opterr0 = opterr;
+    opterr = 0;
+    optind = 0; /* 0, not 1: glibc and musl then reset all their scanning state */
+    while ((c = getopt_long(argc, argv, "h", LONGOPTS, NULL)) != -1)
+        if (c == O_TASK && parse_task(optarg, &task)) *task_given = 1;
+    opterr = opterr0;
+    *o = dbt_finetune_opts_default(task);
+    optind = 0;
     while ((c = getopt_long(argc, argv, "h", LONGOPTS, NULL)) != -1) {
         switch (c) {
         case O_TASK: {
             dbt_task t;
             if (!parse_task(optarg, &t)) return cli_fail(cmd, "unknown --task \"%s\" (classify, ner, qa)", optarg);
-            dbt_finetune_opts d = dbt_finetune_opts_default(t);
-            d.model_dir = o->model_dir; d.train_path = o->train_path; d.dev_path = o->dev_path; d.out_dir = o->out_dir;
-            *o = d;
             *task_given = 1;
             break;
         }
@@ -140,11 +150,8 @@ int cmd_finetune(int argc, char **argv) {
     if (r >= 0) return r;
     if (!o.model_dir || !o.train_path || !o.out_dir) return cli_fail("finetune", "--model, --train and --out are required");
     cli_keep_freed_memory();
-    int rc = dbt_finetune(&o);
-    if (rc < 0) return cli_fail("finetune", "%s", dbt_last_error());
-    if (rc == 1) return 130; /* interrupted, state saved */
-    fprintf(stderr, "distilbert finetune: saved %s\n", o.out_dir);
-    return 0;
+    if ((r = cli_dist_begin("finetune", argc, argv)) >= 0) return r;
+    return cli_dist_end("finetune", dbt_finetune(&o), o.out_dir);
 }
 
 int cmd_eval(int argc, char **argv) {

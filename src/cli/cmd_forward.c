@@ -20,6 +20,8 @@ static const char *const HELP =
     "  --max-length N     truncate to N tokens (default: the model's max_position_embeddings)\n"
     "  --batch-size N     sequences per forward pass (default 32)\n"
     "  --no-hidden        omit last_hidden_state\n"
+    "  --dtype T          fp32 | bf16 | int8: precision of the encoder's Linear layers (default: the\n"
+    "                     folder's: fp32, or int8 for a `distilbert quantize` folder)\n"
     "  --threads N        threads (default: all cores)\n";
 
 int cli_parse_head(const char *s, dbt_head *h) {
@@ -55,8 +57,9 @@ int cmd_forward(int argc, char **argv) {
         {"pair", no_argument, 0, 'p'},             {"max-length", required_argument, 0, 'L'},
         {"batch-size", required_argument, 0, 'b'}, {"no-hidden", no_argument, 0, 'n'},
         {"threads", required_argument, 0, 't'},    {"help", no_argument, 0, 'h'},
+        {"dtype", required_argument, 0, 'D'},
         {0, 0, 0, 0}};
-    const char *model_dir = NULL;
+    const char *model_dir = NULL, *dtype = NULL;
     dbt_head head = DBT_HEAD_AUTO;
     int pair = 0, hidden = 1, c;
     long max_length = 0, batch = 32, threads = 0;
@@ -70,6 +73,7 @@ int cmd_forward(int argc, char **argv) {
         case 'b': if (!cli_int("--batch-size", optarg, 1, 4096, &batch)) return 2; break;
         case 'n': hidden = 0; break;
         case 't': if (!cli_int("--threads", optarg, 1, 1024, &threads)) return 2; break;
+        case 'D': dtype = optarg; break;
         case 'h': fputs(HELP, stdout); return 0;
         default: fputs(HELP, stderr); return 2;
         }
@@ -79,6 +83,7 @@ int cmd_forward(int argc, char **argv) {
     dbt_model *m = dbt_model_load(model_dir, head);
     if (!m) return cli_fail("forward", "%s", dbt_last_error());
     cli_print_warnings(m);
+    if (cli_apply_dtype("forward", m, dtype)) { dbt_model_free(m); return 1; }
     const dbt_tokenizer *tok = dbt_model_tokenizer(m);
     const dbt_model_info *info = dbt_model_get_info(m);
     if (!tok) { dbt_model_free(m); return cli_fail("forward", "%s has no tokenizer (vocab.txt or tokenizer.json)", model_dir); }

@@ -37,6 +37,7 @@ static const char *const HELP =
     "  --max-client-batch-size N  inputs per request (default 32); more → 413\n"
     "  --payload-limit BYTES      largest request body (default 2000000); more → 413\n"
     "  --threads N                inference threads (default: all cores)\n"
+    "  --dtype T                  fp32 | bf16 | int8 for the encoder's Linear layers (default: the folder's)\n"
     "  --http-threads N           connection threads (default: min(4, cores))\n"
     "  --request-timeout S        seconds a request may wait for inference (default 60; 0: none) → 504\n"
     "  --shutdown-timeout S       seconds SIGTERM waits for requests in flight (default 30)\n"
@@ -63,6 +64,7 @@ int cmd_serve(int argc, char **argv) {
         {"payload-limit", required_argument, 0, 'P'},  {"threads", required_argument, 0, 't'},
         {"http-threads", required_argument, 0, 'W'},   {"request-timeout", required_argument, 0, 'o'},
         {"shutdown-timeout", required_argument, 0, 'S'}, {"verbose", no_argument, 0, 'v'},
+        {"dtype", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0}};
     srv_config cfg = srv_config_default();
     long v;
@@ -87,6 +89,12 @@ int cmd_serve(int argc, char **argv) {
         case 'o': if (!num("--request-timeout", optarg, 0, 86400, &d)) return 2; cfg.request_timeout = d; break;
         case 'S': if (!num("--shutdown-timeout", optarg, 0, 86400, &d)) return 2; cfg.shutdown_timeout = d; break;
         case 'v': cfg.verbose = 1; break;
+        case 'D': {
+            dbt_compute_dtype dt;
+            if (dbt_compute_dtype_parse(optarg, &dt)) return cli_fail("serve", "unknown --dtype \"%s\" (fp32, bf16 or int8)", optarg);
+            cfg.dtype = optarg;
+            break;
+        }
         case 'h': fputs(HELP, stdout); return 0;
         default: fputs(HELP, stderr); return 2;
         }

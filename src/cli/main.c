@@ -24,6 +24,7 @@ static const command commands[] = {
     {"distill", "knowledge distillation of a BERT teacher into a DistilBERT student", cmd_distill},
     {"pretrain", "masked-LM pretraining from scratch (or of an existing model)", cmd_pretrain},
     {"vocab", "train a WordPiece vocabulary on text files (a tokenizer folder)", cmd_vocab},
+    {"quantize", "int8 / bf16 / f16 copy of a model folder (int8 runs with dynamic quantization)", cmd_quantize},
     {"serve", "HTTP service (TEI-style /embed, /predict, /tokenize, /v1/embeddings; pipelines)", cmd_serve},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

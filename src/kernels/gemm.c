@@ -21,7 +21,13 @@
  * dbt_linear_forward_ex then skips packing B altogether. Measured, that saves next to nothing
  * once M ≥ 128 rows (bench/gemm: "W prepacked" vs "pack per call"): the AVX-512 transposing
  * pack is cheap and W has to come from memory either way. It costs a second copy of the
- * weights, so the model does not use it; it is there for small-M callers. */
+ * weights. At small M it is another matter: at (batch, seq) = (1, 16) packing B was 56 % of a
+ * forward pass (perf), W being read, transposed and written for 16 rows of A. So a model loaded
+ * for inference packs its Linear weights once, at its first forward pass, into a dbt_packed_set
+ * and makes it the calling thread's scope for the pass: dbt_linear_forward finds the packed
+ * copy of a W by its address, the call sites unchanged. Models being trained never do (their
+ * weights change at every step; see forward.c). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,17 +103,48 @@ typedef struct {
     size_t cap; /* floats */
 } scratch;
 
-static _Thread_local scratch tl_a, tl_b;
+/* Pool workers live as long as the process, but application threads that call a GEMM (server
+ * request threads, a test's threads) come and go: a thread's buffers are registered with a
+ * pthread key whose destructor frees them when the thread exits. The key's value is the
+ * heap block itself, not the TLS slot, which glibc may already have torn down by then. */
+typedef struct {
+    scratch a, b;
+} thread_bufs;
+
+static _Thread_local thread_bufs *tl_bufs;
+static pthread_key_t g_bufs_key;
+static pthread_once_t g_bufs_once = PTHREAD_ONCE_INIT;
+static int g_bufs_key_ok;
+
+static void bufs_free(void *p) {
+    thread_bufs *t = p;
+    free(t->a.p);
+    free(t->b.p);
+    free(t);
+}
+
+static void bufs_key_init(void) { g_bufs_key_ok = pthread_key_create(&g_bufs_key, bufs_free) == 0; }
+
+static void oom(size_t bytes) { /* a few MB at most; the GEMM API has no error path */
+    fprintf(stderr, "distilbert: out of memory for GEMM packing buffers (%zu bytes)\n", bytes);
+    abort();
+}
+
+static thread_bufs *thread_buffers(void) {
+    if (tl_bufs) return tl_bufs;
+    pthread_once(&g_bufs_once, bufs_key_init);
+    thread_bufs *t = calloc(1, sizeof *t);
+    if (!t) oom(sizeof *t);
+    if (g_bufs_key_ok) pthread_setspecific(g_bufs_key, t);
+    return tl_bufs = t;
+}
 
 static float *scratch_get(scratch *s, size_t n) {
     if (n > s->cap) {
         free(s->p);
         size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
         s->p = aligned_alloc(64, bytes);
-        if (!s->p) { /* a few MB at most; the GEMM API has no error path */
-            fprintf(stderr, "distilbert: out of memory for GEMM packing buffers (%zu bytes)\n", bytes);
-            abort();
-        }
+        if (!s->p) oom(bytes);
         s->cap = n;
     }
     return s->p;
@@ -201,6 +238,79 @@ void dbt_packed_free(dbt_packed_b *p) {
     free(p);
 }
 
+/* A set of packed weights, sorted by the address of the original so that a Linear finds its
+ * packed copy by W alone (dbt_packed_set_scope). */
+struct dbt_packed_set {
+    dbt_packed_b **p;
+    int n;
+    size_t bytes;
+};
+
+typedef struct {
+    const float *const *W;
+    const int *N, *K;
+    dbt_packed_b **out;
+    int n;
+} pack_job;
+
+static void pack_part(void *arg, int t, int nt) {
+    const pack_job *j = arg;
+    for (int i = t; i < j->n; i += nt) j->out[i] = dbt_pack_weights(j->W[i], j->N[i], j->K[i]);
+}
+
+static int cmp_packed(const void *a, const void *b) {
+    const float *x = (*(dbt_packed_b *const *)a)->W, *y = (*(dbt_packed_b *const *)b)->W;
+    return x < y ? -1 : x > y;
+}
+
+dbt_packed_set *dbt_packed_set_new(const float *const *W, const int *N, const int *K, int n) {
+    dbt_packed_set *s = calloc(1, sizeof *s);
+    if (!s || !(s->p = calloc((size_t)(n > 0 ? n : 1), sizeof *s->p))) { free(s); return NULL; }
+    kernel(); /* resolve the kernel once, outside the parallel region */
+    pack_job j = {W, N, K, s->p, n};
+    dbt_pool_run(pack_part, &j, n); /* the pool clamps to its thread count; big matrices dominate */
+    for (int i = 0; i < n; i++) {
+        if (!s->p[i]) { s->n = n; dbt_packed_set_free(s); return NULL; }
+        const int nr = s->p[i]->kr->nr;
+        s->bytes += (size_t)((N[i] + nr - 1) / nr) * nr * (size_t)K[i] * sizeof(float);
+    }
+    s->n = n;
+    qsort(s->p, (size_t)n, sizeof *s->p, cmp_packed);
+    return s;
+}
+
+void dbt_packed_set_free(dbt_packed_set *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) dbt_packed_free(s->p[i]);
+    free(s->p);
+    free(s);
+}
+
+size_t dbt_packed_set_bytes(const dbt_packed_set *s) { return s ? s->bytes : 0; }
+
+static _Thread_local const dbt_packed_set *tl_packed;
+
+const dbt_packed_set *dbt_packed_set_scope(const dbt_packed_set *s) {
+    const dbt_packed_set *prev = tl_packed;
+    tl_packed = s;
+    return prev;
+}
+
+/* The packed copy of W[N×K] in this thread's scope, or NULL. */
+static const dbt_packed_b *scoped_packed(const float *W, int N, int K) {
+    const dbt_packed_set *s = tl_packed;
+    if (!s || !W) return NULL;
+    int lo = 0, hi = s->n - 1;
+    while (lo <= hi) {
+        const int mid = (lo + hi) / 2;
+        const dbt_packed_b *p = s->p[mid];
+        if (p->W == W) return p->N == N && p->K == K ? p : NULL;
+        if (p->W < W) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
 /* ---- the driver ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -228,8 +338,9 @@ static void gemm_block(const gemm_job *j, int m0, int m1, int n0, int n1) {
     const int mcmax = kr->mc / mr * mr, ncmax = kr->nc / nr * nr;
     const int K = j->K;
     const int rows = m1 - m0 < mcmax ? m1 - m0 : mcmax, cols = n1 - n0 < ncmax ? n1 - n0 : ncmax;
-    float *abuf = scratch_get(&tl_a, (size_t)((rows + mr - 1) / mr * mr) * kcs);
-    float *bbuf = j->Bp || j->direct ? NULL : scratch_get(&tl_b, (size_t)((cols + nr - 1) / nr * nr) * kcs);
+    thread_bufs *tb = thread_buffers();
+    float *abuf = scratch_get(&tb->a, (size_t)((rows + mr - 1) / mr * mr) * kcs);
+    float *bbuf = j->Bp || j->direct ? NULL : scratch_get(&tb->b, (size_t)((cols + nr - 1) / nr * nr) * kcs);
 
     for (int ic = m0; ic < m1; ic += mcmax) {
         const int mc = m1 - ic < mcmax ? m1 - ic : mcmax;
@@ -303,7 +414,9 @@ static void gemm(int M, int N, int K, float alpha, const float *A, int64_t lda, 
 
     const int64_t tiles_m = (M + j.kr->mr - 1) / j.kr->mr, tiles_n = (N + j.kr->nr - 1) / j.kr->nr;
     int nt = dbt_pool_threads();
-    if ((double)M * N * K < MIN_PARALLEL_MACS) nt = 1;
+    /* Inside a pool part (attention runs one head per part) the product is that part's work:
+     * splitting it would only run the pieces one after the other, each repacking. */
+    if ((double)M * N * K < MIN_PARALLEL_MACS || dbt_pool_in_task()) nt = 1;
     j.split_m = tiles_m >= 4 * nt || tiles_m >= tiles_n;
     const int64_t tiles = j.split_m ? tiles_m : tiles_n;
     if (nt > tiles) nt = (int)tiles;
@@ -329,10 +442,11 @@ void dbt_sgemm_tn(int M, int N, int K, float alpha, const float *A, int lda, con
 }
 
 void dbt_linear_forward(const float *x, int M, int K, const float *W, const float *b, int N, float *y) {
-    gemm(M, N, K, 1.0f, x, K, 0, W, K, 1, NULL, 0.0f, y, N, b, DBT_GEMM_NO_ACT);
+    gemm(M, N, K, 1.0f, x, K, 0, W, K, 1, scoped_packed(W, N, K), 0.0f, y, N, b, DBT_GEMM_NO_ACT);
 }
 
 void dbt_linear_forward_ex(const float *x, int M, int K, const float *W, const dbt_packed_b *Wp, const float *b,
                            int N, int act, float *y) {
+    if (!Wp) Wp = scoped_packed(W, N, K);
     gemm(M, N, K, 1.0f, x, K, 0, Wp && !W ? Wp->W : W, K, 1, Wp, 0.0f, y, N, b, act);
 }

@@ -18,6 +18,9 @@ TARGET static void kern_avx2(int kc, const float *a, const float *b, int64_t ldb
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        /* B 64 steps (4 kB) ahead: prepacked weights stream from DRAM through this loop, and
+         * one sequential stream is latency-bound without it (see gemm_avx512.c) */
+        _mm_prefetch((const char *)(b + 64 * ldbk), _MM_HINT_T0);
         __m256 ai;
 #define ROW(i)                                                                                             \
     ai = _mm256_broadcast_ss(a + (i) * KCS);                                                               \

@@ -128,14 +128,23 @@ static int start_workers(int want) {
 }
 
 static void run_serial(dbt_pool_fn fn, void *arg, int n) {
+    const int outer = tl_in_pool;
+    tl_in_pool = 1;
     for (int t = 0; t < n; t++) fn(arg, t, n);
+    tl_in_pool = outer;
 }
+
+int dbt_pool_in_task(void) { return tl_in_pool; }
 
 void dbt_pool_run(dbt_pool_fn fn, void *arg, int n) {
     int max = dbt_pool_threads();
     if (n > max) n = max;
     if (n < 1) n = 1;
-    if (n == 1 || tl_in_pool || pthread_mutex_trylock(&g_busy) != 0) {
+    if (n == 1) { /* the whole job on this thread: kernels it calls may still use the pool */
+        fn(arg, 0, 1);
+        return;
+    }
+    if (tl_in_pool || pthread_mutex_trylock(&g_busy) != 0) {
         run_serial(fn, arg, n);
         return;
     }

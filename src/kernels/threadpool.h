@@ -20,4 +20,8 @@ int dbt_pool_threads(void);
 /* Runs fn(arg, t, n) for every t in [0, n). n is clamped to [1, dbt_pool_threads()]. */
 void dbt_pool_run(dbt_pool_fn fn, void *arg, int n);
 
+/* 1 while the calling thread runs a part of a pool run: a kernel called from inside a part (one
+ * attention head's GEMMs) should do its work inline rather than split it into serial parts. */
+int dbt_pool_in_task(void);
+
 #endif

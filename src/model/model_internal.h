@@ -9,12 +9,24 @@
 #include "config.h"
 #include "distilbert.h"
 #include "safetensors.h"
+#include "../kernels/kernels.h"
 
 typedef struct {
     float *w; /* n_out × n_in (PyTorch's Linear layout) */
     float *b; /* n_out, may be NULL */
     int n_out, n_in;
+    /* Reduced precision (linear.c; the encoder's q, k, v, o, ff1, ff2 only): the forms of w the
+     * kernels read, and the one dbt_linear_apply uses (a dbt_compute_dtype; FP32 reads w). */
+    dbt_bf16_weights *bf16;
+    dbt_int8_weights *i8;
+    int i8_from_file;     /* i8 came quantized from the folder (w is its dequantized copy): kept */
+    int dtype;
 } dbt_linear;
+
+/* y = act(x·wᵀ + b) in l->dtype (act: a dbt_activation or DBT_GEMM_NO_ACT). */
+void dbt_linear_apply(const dbt_linear *l, const float *x, int M, int act, float *y);
+/* Frees the reduced-precision forms of every encoder Linear (dbt_model_free). */
+void dbt_model_free_lowp(dbt_model *m);
 
 typedef struct {
     float *gamma, *beta;
@@ -60,6 +72,16 @@ struct dbt_model {
      * does (normal(0, initializer_range) weights, zero biases), seeded */
     int init_head;
     uint64_t init_seed;
+    dbt_compute_dtype dtype;   /* of the encoder's Linear layers (dbt_model_set_dtype) */
+    /* dbt_model_forward's reusable state (forward.c). The activation arena grows to the largest
+     * batch seen; a call that finds it in use (arena_busy) by a concurrent call allocates its
+     * own. `frozen`: loaded by dbt_model_load, so the weights never change and the first forward
+     * may pack the Linear weights once (`packed`, published with release/acquire). */
+    float *arena;
+    size_t arena_cap; /* floats */
+    _Atomic int arena_busy;
+    int frozen;
+    _Atomic(struct dbt_packed_set *) packed;
 };
 
 /* dbt_model_load with training options: n_labels/labels (n_labels 0: from config.json) replace

@@ -2,6 +2,7 @@
  * transformers uses (with or without the "distilbert."/"bert." prefix, old gamma/beta names),
  * check its shape, widen F16/BF16, tie the MLM decoder to the word embeddings when the file
  * leaves it out, and report what was not used. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "../common/file.h"
 #include "../common/rng.h"
 #include "../common/strmap.h"
+#include "../kernels/kernels.h"
 #include "model_internal.h"
 
 static void *own(dbt_model *m, size_t bytes) {
@@ -142,6 +144,79 @@ static int linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int 
     return l->b ? 0 : -1;
 }
 
+/* An encoder Linear (q, k, v, o, ff1, ff2): a float weight as any other, or an I8 one with its
+ * per-row scales "<name>.weight_scale" (F32 [n_out]) from a folder dbt_quantize_folder wrote.
+ * Those int8 weights are packed for the kernel as stored, and dequantized (Wq·scale) into w for
+ * everything that reads fp32 (another compute dtype, training). */
+static int encoder_linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int n_in) {
+    char wn[200], sn[220], bn[200];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    dbt_st_tensor *t = find_tensor(m, wn);
+    if (!t || t->dtype != DBT_DT_I8) return linear(m, l, name, n_out, n_in, 0);
+    if (t->ndim != 2 || t->shape[0] != n_out || t->shape[1] != n_in)
+        return dbt_set_error("int8 tensor \"%s\" has %d dimensions (%lld × %lld); the config implies [%d, %d]", t->name,
+                             t->ndim, (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 0), n_out, n_in);
+    snprintf(sn, sizeof sn, "%s.weight_scale", name);
+    dbt_st_tensor *s = find_tensor(m, sn);
+    if (!s) return dbt_set_error("int8 tensor \"%s\" has no scales: \"%s\" (F32 [%d]) is missing", t->name, sn, n_out);
+    if (s->dtype != DBT_DT_F32 || s->ndim != 1 || s->shape[0] != n_out)
+        return dbt_set_error("the scales \"%s\" must be F32 [%d] (one per output row), not %s with %d dimensions", s->name,
+                             n_out, s->dtype_name, s->ndim);
+    float *scale = own(m, (size_t)n_out * sizeof *scale);
+    l->w = own(m, (size_t)n_out * n_in * sizeof *l->w);
+    if (!scale || !l->w) return dbt_set_error("out of memory");
+    memcpy(scale, s->data, (size_t)n_out * sizeof *scale); /* the mapping need not be aligned */
+    for (int j = 0; j < n_out; j++)
+        if (!isfinite(scale[j]) || !(scale[j] > 0.0f))
+            return dbt_set_error("the scales \"%s\" must be finite and positive; row %d has %g", s->name, j, (double)scale[j]);
+    const int8_t *q = t->data;
+    for (int64_t j = 0; j < n_out; j++)
+        for (int64_t k = 0; k < n_in; k++) l->w[j * n_in + k] = (float)q[j * n_in + k] * scale[j];
+    if (!(l->i8 = dbt_int8_pack(q, scale, n_out, n_in)))
+        return dbt_set_error(n_in > 32768 ? "int8 tensor \"%s\": more than 32768 inputs overflow the int32 sums"
+                                          : "out of memory (%s)", t->name);
+    t->used = s->used = 1;
+    l->n_out = n_out;
+    l->n_in = n_in;
+    l->i8_from_file = 1; /* run in int8 by dbt_model_load (training loads keep fp32: w changes) */
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    l->b = tensor(m, bn, 0, 1, n_out, 0);
+    return l->b ? 0 : -1;
+}
+
+/* A folder with int8 Linear weights (run in INT8 by dbt_model_load): all six of every layer must
+ * be int8 (and then config.json must say so), or none (and then config.json must not claim int8). */
+static int check_quantized(dbt_model *m) {
+    int n_i8 = 0, total = 6 * m->cfg.n_layers;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const dbt_layer *L = &m->w.layers[l];
+        n_i8 += L->q.i8_from_file + L->k.i8_from_file + L->v.i8_from_file + L->o.i8_from_file + L->ff1.i8_from_file +
+                L->ff2.i8_from_file;
+    }
+    int claims = 0;
+    cJSON *j = m->cfg.raw_json ? cJSON_Parse(m->cfg.raw_json) : NULL;
+    const cJSON *qc = j ? cJSON_GetObjectItemCaseSensitive(j, "quantization_config") : NULL;
+    const cJSON *meth = qc ? cJSON_GetObjectItemCaseSensitive(qc, "quant_method") : NULL;
+    const cJSON *dt = qc ? cJSON_GetObjectItemCaseSensitive(qc, "dtype") : NULL;
+    if (cJSON_IsString(meth) && !strcmp(meth->valuestring, "distilbert.c")) {
+        if (!cJSON_IsString(dt) || strcmp(dt->valuestring, "int8")) {
+            cJSON_Delete(j);
+            return dbt_set_error("config.json: quantization_config \"distilbert.c\" needs \"dtype\": \"int8\"");
+        }
+        claims = 1;
+    }
+    cJSON_Delete(j);
+    if (n_i8 != 0 && n_i8 != total)
+        return dbt_set_error("inconsistent quantized checkpoint: %d of the %d encoder Linear weights are I8 (all or none)",
+                             n_i8, total);
+    if (claims && n_i8 == 0)
+        return dbt_set_error("config.json says the model is quantized to int8, but its Linear weights are not I8");
+    if (n_i8 && !claims)
+        return dbt_set_error("the checkpoint has I8 Linear weights but config.json has no quantization_config "
+                             "{\"quant_method\": \"distilbert.c\", \"dtype\": \"int8\"}");
+    return 0;
+}
+
 /* A head tensor that the checkpoint lacks, created as transformers' _init_weights does. */
 static float *fresh(dbt_model *m, dbt_rng *rng, const char *name, int64_t numel, float value, int normal) {
     float *p = own(m, (size_t)numel * sizeof *p);
@@ -218,10 +293,10 @@ static int bind_distilbert(dbt_model *m, dbt_head head) {
         char p[128], n[160];
 #define NAME(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
         snprintf(p, sizeof p, "transformer.layer.%d", l);
-        if (linear(m, &L->q, NAME("attention.q_lin"), D, D, 0) || linear(m, &L->k, NAME("attention.k_lin"), D, D, 0) ||
-            linear(m, &L->v, NAME("attention.v_lin"), D, D, 0) || linear(m, &L->o, NAME("attention.out_lin"), D, D, 0) ||
-            layernorm(m, &L->ln_attn, NAME("sa_layer_norm"), D) || linear(m, &L->ff1, NAME("ffn.lin1"), H, D, 0) ||
-            linear(m, &L->ff2, NAME("ffn.lin2"), D, H, 0) || layernorm(m, &L->ln_ffn, NAME("output_layer_norm"), D))
+        if (encoder_linear(m, &L->q, NAME("attention.q_lin"), D, D) || encoder_linear(m, &L->k, NAME("attention.k_lin"), D, D) ||
+            encoder_linear(m, &L->v, NAME("attention.v_lin"), D, D) || encoder_linear(m, &L->o, NAME("attention.out_lin"), D, D) ||
+            layernorm(m, &L->ln_attn, NAME("sa_layer_norm"), D) || encoder_linear(m, &L->ff1, NAME("ffn.lin1"), H, D) ||
+            encoder_linear(m, &L->ff2, NAME("ffn.lin2"), D, H) || layernorm(m, &L->ln_ffn, NAME("output_layer_norm"), D))
             return -1;
 #undef NAME
     }
@@ -272,13 +347,13 @@ static int bind_bert(dbt_model *m, dbt_head head) {
         char p[128], n[160];
 #define NAME(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
         snprintf(p, sizeof p, "encoder.layer.%d", l);
-        if (linear(m, &L->q, NAME("attention.self.query"), D, D, 0) ||
-            linear(m, &L->k, NAME("attention.self.key"), D, D, 0) ||
-            linear(m, &L->v, NAME("attention.self.value"), D, D, 0) ||
-            linear(m, &L->o, NAME("attention.output.dense"), D, D, 0) ||
+        if (encoder_linear(m, &L->q, NAME("attention.self.query"), D, D) ||
+            encoder_linear(m, &L->k, NAME("attention.self.key"), D, D) ||
+            encoder_linear(m, &L->v, NAME("attention.self.value"), D, D) ||
+            encoder_linear(m, &L->o, NAME("attention.output.dense"), D, D) ||
             layernorm(m, &L->ln_attn, NAME("attention.output.LayerNorm"), D) ||
-            linear(m, &L->ff1, NAME("intermediate.dense"), H, D, 0) ||
-            linear(m, &L->ff2, NAME("output.dense"), D, H, 0) || layernorm(m, &L->ln_ffn, NAME("output.LayerNorm"), D))
+            encoder_linear(m, &L->ff1, NAME("intermediate.dense"), H, D) ||
+            encoder_linear(m, &L->ff2, NAME("output.dense"), D, H) || layernorm(m, &L->ln_ffn, NAME("output.LayerNorm"), D))
             return -1;
 #undef NAME
     }
@@ -347,7 +422,14 @@ static int64_t count_params(const dbt_model *m) {
 }
 
 dbt_model *dbt_model_load(const char *dir, dbt_head head) {
-    return dbt_model_load_for_training(dir, head, 0, NULL, 0, 0);
+    dbt_model *m = dbt_model_load_for_training(dir, head, 0, NULL, 0, 0);
+    if (m) m->frozen = 1; /* no API changes its weights: forward may keep packed copies */
+    /* a folder written by dbt_quantize_folder(..., "int8") runs in int8 (its stored weights) */
+    if (m && m->cfg.n_layers > 0 && m->w.layers[0].q.i8_from_file && dbt_model_set_dtype(m, DBT_DTYPE_INT8)) {
+        dbt_model_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_labels, const char *const *labels,
@@ -371,6 +453,7 @@ dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_lab
                          c->arch == DBT_ARCH_DISTILBERT ? "DistilBERT" : "BERT", head_name(head));
         goto fail;
     }
+    if (check_quantized(m)) { dbt_prefix_error("%s", dir); goto fail; }
     /* What the checkpoint has and the model does not use, as transformers reports it. */
     int unused = 0;
     for (int i = 0; i < m->st.n_tensors; i++) {
@@ -407,6 +490,7 @@ dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_lab
     info->problem_type = c->problem_type;
     info->architecture = c->architecture;
     info->n_params = count_params(m);
+    info->dtype = DBT_DTYPE_FP32;
     return m;
 fail:
     dbt_model_free(m);
@@ -417,12 +501,15 @@ void dbt_model_free(dbt_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    dbt_model_free_lowp(m);
     free(m->w.layers);
     dbt_st_close(&m->st);
     dbt_config_free(&m->cfg);
     dbt_tokenizer_free(m->tok);
     free(m->warnings);
     free(m->dir);
+    free(m->arena);
+    dbt_packed_set_free(m->packed);
     free(m);
 }
 

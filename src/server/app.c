@@ -86,6 +86,12 @@ int srv_app_init(srv_app *app, const srv_config *cfg) {
         srv_app_free(app);
         return -1;
     }
+    dbt_compute_dtype dt = DBT_DTYPE_FP32;
+    if (cfg->dtype && (dbt_compute_dtype_parse(cfg->dtype, &dt) || dbt_model_set_dtype(app->model, dt))) {
+        fprintf(stderr, "distilbert serve: --dtype %s: %s\n", cfg->dtype, *dbt_last_error() ? dbt_last_error() : "use fp32, bf16 or int8");
+        srv_app_free(app);
+        return -1;
+    }
     app->info = dbt_model_get_info(app->model);
     if (cfg->model_id) {
         snprintf(app->model_id, sizeof app->model_id, "%.200s", cfg->model_id);
@@ -142,7 +148,10 @@ char *srv_app_info_json(const srv_app *app, size_t *len) {
     dbt_jw_str(&w, app->model_id, strlen(app->model_id));
     dbt_jw_lit(&w, ",\"model_dir\":");
     dbt_jw_str(&w, c->model_dir, strlen(c->model_dir));
-    dbt_jw_lit(&w, ",\"model_sha\":null,\"model_dtype\":\"float32\",\"model_type\":");
+    /* TEI's names: float32 (as before), bfloat16; int8 for dynamic quantization */
+    dbt_jw_lit(&w, ",\"model_sha\":null,\"model_dtype\":");
+    dbt_jw_lit(&w, in->dtype == DBT_DTYPE_BF16 ? "\"bfloat16\"" : in->dtype == DBT_DTYPE_INT8 ? "\"int8\"" : "\"float32\"");
+    dbt_jw_lit(&w, ",\"model_type\":");
     if (in->head == DBT_HEAD_SEQ_CLS) { /* TEI: {"classifier": {"id2label", "label2id"}} */
         dbt_jw_lit(&w, "{\"classifier\":{\"id2label\":{");
         for (int i = 0; i < in->n_labels; i++) {

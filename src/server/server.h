@@ -31,6 +31,7 @@ typedef struct {
     int max_client_batch_size;   /* 32 inputs per request; more → 413 */
     size_t payload_limit;        /* 2 MB bodies; more → 413 */
     int threads;                 /* inference threads; 0: all cores */
+    const char *dtype;           /* "fp32" | "bf16" | "int8" for the encoder's Linear layers; NULL: as loaded */
     int http_threads;            /* connection threads; 0: min(4, cores) */
     double request_timeout;      /* seconds an inference request may wait for its answer; 0: none */
     double shutdown_timeout;     /* seconds SIGTERM waits for requests in flight: 30 */

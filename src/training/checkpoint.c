@@ -14,6 +14,7 @@
 #include "../common/error.h"
 #include "../common/file.h"
 #include "../model/safetensors.h"
+#include "dist.h"
 
 static int write_file_synced(const char *path, const void *data, size_t n) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -84,8 +85,8 @@ static int write_weights(const char *path, const dbt_params *p, const float *bas
     return rc;
 }
 
-int dbt_save_checkpoint(const dbt_model *m, const dbt_params *p, const char *src_dir, const char *dir,
-                        const dbt_adamw *opt, const dbt_train_state *state) {
+static int write_checkpoint(const dbt_model *m, const dbt_params *p, const char *src_dir, const char *dir,
+                            const dbt_adamw *opt, const dbt_train_state *state) {
     char tmp[4096], path[4200], from[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp-%d", dir, (int)getpid());
     remove_tree(tmp);
@@ -113,12 +114,12 @@ int dbt_save_checkpoint(const dbt_model *m, const dbt_params *p, const char *src
         int n = snprintf(js, sizeof js,
                          "{\n  \"global_step\": %lld,\n  \"epoch\": %lld,\n  \"cursor\": %lld,\n  \"seed\": %llu,\n"
                          "  \"rng\": [\"%016llx\", \"%016llx\", \"%016llx\", \"%016llx\"],\n  \"best_metric\": %.17g,\n"
-                         "  \"optimizer_step\": %lld\n}\n",
+                         "  \"optimizer_step\": %lld,\n  \"world_size\": %d\n}\n",
                          (long long)state->step, (long long)state->epoch, (long long)state->cursor,
                          (unsigned long long)state->seed, (unsigned long long)state->rng.s[0],
                          (unsigned long long)state->rng.s[1], (unsigned long long)state->rng.s[2],
                          (unsigned long long)state->rng.s[3], state->best_metric,
-                         (long long)(opt ? opt->step : state->step));
+                         (long long)(opt ? opt->step : state->step), dbt_dist_size());
         if ((rc = write_file_synced(dbt_path_join(path, sizeof path, tmp, "trainer_state.json"), js, (size_t)n))) goto fail;
     }
     sync_dir(tmp);
@@ -156,6 +157,25 @@ fail:
     return rc ? rc : -1;
 }
 
+/* In a data-parallel job every rank calls this at the same point: rank 0 writes, and every rank
+ * learns whether it could (so that a full disk stops the whole job, not rank 0 alone). The
+ * ranks' weights are compared first: they take identical steps, and this is where a divergence
+ * would be caught (and repaired from rank 0) before it is saved. */
+int dbt_save_checkpoint(const dbt_model *m, const dbt_params *p, const char *src_dir, const char *dir,
+                        const dbt_adamw *opt, const dbt_train_state *state) {
+    if (dbt_dist_size() == 1) return write_checkpoint(m, p, src_dir, dir, opt, state);
+    if (opt) {
+        /* the buffers are the caller's own (non-const) ones; only a divergence rewrites them */
+        int r = dbt_dist_check_weights((dbt_params *)p, (dbt_adamw *)opt);
+        if (r < 0) return -1;
+        if (r > 0 && dbt_dist_rank() == 0)
+            fprintf(stderr, "warning: the ranks' weights differed at step %lld: re-synchronized from rank 0\n",
+                    (long long)opt->step);
+    }
+    int rc = dbt_dist_rank() == 0 ? write_checkpoint(m, p, src_dir, dir, opt, state) : 0;
+    return dbt_dist_agree(rc);
+}
+
 static int read_moments(const char *path, const dbt_params *p, float *dst) {
     dbt_safetensors st = {0};
     if (dbt_st_open_file(&st, path)) return -1;
@@ -190,12 +210,18 @@ int dbt_load_train_state(const char *dir, const dbt_params *p, dbt_adamw *opt, d
     state->seed = (uint64_t)NUM("seed");
     state->best_metric = NUM("best_metric");
     opt->step = (int64_t)NUM("optimizer_step");
+    /* the position in the epoch counts global batches, whose size is ranks × batch size */
+    const int saved_ranks = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "world_size")) ? (int)NUM("world_size") : 1;
 #undef NUM
     for (int i = 0; i < 4; i++) {
         const cJSON *v = cJSON_GetArrayItem(rng, i);
         state->rng.s[i] = cJSON_IsString(v) ? strtoull(v->valuestring, NULL, 16) : 0;
     }
     cJSON_Delete(j);
+    if (saved_ranks != dbt_dist_size())
+        return dbt_set_error("%s was saved by a run of %d rank%s: resume it with as many (mpirun -np %d), as the "
+                             "position in the epoch counts batches of ranks × batch size",
+                             path, saved_ranks, saved_ranks == 1 ? "" : "s", saved_ranks);
     if (read_moments(dbt_path_join(path, sizeof path, dir, "optimizer.exp_avg.safetensors"), p, opt->m) ||
         read_moments(dbt_path_join(path, sizeof path, dir, "optimizer.exp_avg_sq.safetensors"), p, opt->v))
         return -1;

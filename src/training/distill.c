@@ -103,8 +103,8 @@ void dbt_distill_logit_rows(const dbt_distill_cfg *c, int teacher_logits, const 
 
 /* Masked-LM cross-entropy over the logits rows that carry a label (it writes d: the first
  * term), and the share of them predicted right. */
-static int mlm_term(const dbt_distill_cfg *c, const dbt_train_out *s, const int32_t *labels, float scale, float *d,
-                    dbt_distill_terms *terms) {
+static int mlm_term(const dbt_distill_cfg *c, const dbt_train_out *s, const int32_t *labels, float scale,
+                    const dbt_distill_norm *norm, float *d, dbt_distill_terms *terms) {
     const int V = s->logits_cols;
     const int32_t ns = s->logits_rows;
     int32_t *lab = malloc((size_t)(ns ? ns : 1) * sizeof *lab);
@@ -120,10 +120,15 @@ static int mlm_term(const dbt_distill_cfg *c, const dbt_train_out *s, const int3
         right += best == lab[i];
     }
     int64_t count = 0;
-    terms->mlm = dbt_loss_cross_entropy(s->logits, ns, V, lab, c->alpha_mlm * scale, d, &count);
+    for (int32_t i = 0; i < ns; i++) count += lab[i] != DBT_IGNORE_INDEX;
+    /* a slice of a larger batch: the loss divides by the slice's count, the batch's is wanted */
+    const double share = norm ? (norm->masked ? (double)count / (double)norm->masked : 0.0) : 1.0;
+    terms->mlm = dbt_loss_cross_entropy(s->logits, ns, V, lab, norm ? (float)(c->alpha_mlm * scale * share)
+                                                                      : c->alpha_mlm * scale, d, NULL) * share;
     free(lab);
     terms->n_masked = count;
-    terms->mlm_acc = count ? (double)right / (double)count : 0.0;
+    const int64_t total = norm ? norm->masked : count;
+    terms->mlm_acc = total ? (double)right / (double)total : 0.0;
     return 0;
 }
 
@@ -177,11 +182,13 @@ static double kl_row(const float *s, const float *t, int V, float T, float k, fl
 /* KLDivLoss(batchmean)(log_softmax(s/T), softmax(t/T))·T² and MSELoss(sum)/rows over the
  * selected rows; gradients added to d. The teacher's logits are full rows (n_rows × V). */
 static int logit_terms(const dbt_distill_cfg *c, const dbt_train_out *s, const dbt_output *t,
-                       const int32_t *labels, float scale, float *d, dbt_distill_terms *terms) {
+                       const int32_t *labels, float scale, const dbt_distill_norm *norm, float *d,
+                       dbt_distill_terms *terms) {
     const int V = s->logits_cols;
     int64_t n = 0;
     for (int32_t i = 0; i < s->logits_rows; i++) n += soft_row(c, s, labels, i);
     if (n == 0) return 0;
+    if (norm) n = norm->soft; /* the rows the whole batch compares */
     float *tmp = malloc((size_t)V * 2 * sizeof *tmp);
     if (!tmp) return dbt_set_error("out of memory");
     for (int32_t i = 0; i < s->logits_rows; i++) {
@@ -208,10 +215,11 @@ static int logit_terms(const dbt_distill_cfg *c, const dbt_train_out *s, const d
  * cos = s·t / sqrt((|s|² + 1e-12)(|t|² + 1e-12)); and, for a teacher without logits,
  * MSELoss(sum)/rows of the hidden states. Gradients written to dh (R × D). */
 static void hidden_terms(const dbt_distill_cfg *c, const dbt_train_out *s, const dbt_output *t, int mse, float scale,
-                         float *dh, dbt_distill_terms *terms) {
+                         const dbt_distill_norm *norm, float *dh, dbt_distill_terms *terms) {
     const int D = s->dim;
-    const int32_t R = s->n_rows;
-    for (int32_t r = 0; r < R; r++) {
+    const int32_t n_rows = s->n_rows;
+    const int64_t R = norm ? norm->rows : n_rows; /* the mean is over the batch's rows */
+    for (int32_t r = 0; r < n_rows; r++) {
         const float *x = s->hidden + (int64_t)r * D, *y = t->hidden + (int64_t)r * D;
         float *g = dh ? dh + (int64_t)r * D : NULL;
         if (c->alpha_cos > 0) {
@@ -241,6 +249,12 @@ static void hidden_terms(const dbt_distill_cfg *c, const dbt_train_out *s, const
 
 int dbt_distill_loss(const dbt_distill_cfg *c, const dbt_train_out *s, const dbt_output *t, const int32_t *labels,
                      float scale, float *d_logits, float *d_hidden, dbt_distill_terms *terms) {
+    return dbt_distill_loss_part(c, s, t, labels, scale, NULL, d_logits, d_hidden, terms);
+}
+
+int dbt_distill_loss_part(const dbt_distill_cfg *c, const dbt_train_out *s, const dbt_output *t, const int32_t *labels,
+                          float scale, const dbt_distill_norm *norm, float *d_logits, float *d_hidden,
+                          dbt_distill_terms *terms) {
     memset(terms, 0, sizeof *terms);
     const int t_logits = t && t->logits;
     if (c->alpha_ce > 0 && !t_logits) return dbt_set_error("the soft-target loss (alpha_ce) needs a teacher with an MLM head");
@@ -252,12 +266,12 @@ int dbt_distill_loss(const dbt_distill_cfg *c, const dbt_train_out *s, const dbt
         return dbt_set_error("the teacher's vocabulary (%d) differs from the student's (%d)", t->logits_cols, s->logits_cols);
     if (d_logits && s->logits_rows) memset(d_logits, 0, (size_t)s->logits_rows * s->logits_cols * sizeof *d_logits);
     if (d_hidden) memset(d_hidden, 0, (size_t)s->n_rows * s->dim * sizeof *d_hidden);
-    if (c->alpha_mlm > 0 && s->logits_rows && mlm_term(c, s, labels, scale, d_logits, terms)) return -1;
+    if (c->alpha_mlm > 0 && s->logits_rows && mlm_term(c, s, labels, scale, norm, d_logits, terms)) return -1;
     if (t_logits && s->logits_rows && (c->alpha_ce > 0 || c->alpha_mse > 0) &&
-        logit_terms(c, s, t, labels, scale, d_logits, terms))
+        logit_terms(c, s, t, labels, scale, norm, d_logits, terms))
         return -1;
     if (t && (c->alpha_cos > 0 || (c->alpha_mse > 0 && !t_logits)))
-        hidden_terms(c, s, t, c->alpha_mse > 0 && !t_logits, scale, d_hidden, terms);
+        hidden_terms(c, s, t, c->alpha_mse > 0 && !t_logits, scale, norm, d_hidden, terms);
     terms->loss = c->alpha_ce * terms->ce + c->alpha_mlm * terms->mlm + c->alpha_mse * terms->mse +
                   c->alpha_cos * terms->cos;
     return 0;

@@ -108,4 +108,20 @@ void dbt_distill_logit_rows(const dbt_distill_cfg *c, int teacher_logits, const 
 int dbt_distill_loss(const dbt_distill_cfg *c, const dbt_train_out *s, const dbt_output *t, const int32_t *labels,
                      float scale, float *d_logits, float *d_hidden, dbt_distill_terms *terms);
 
+/* The batch a loss is averaged over when the rows at hand are one slice of it (a rank's share
+ * of a data-parallel global batch): its token rows (cos, hidden-state mse), its masked tokens
+ * (mlm), and the rows the soft-target terms compare (ce, logit mse: every row, or the masked
+ * ones with restrict_ce_to_mask — as dbt_distill_logit_rows selects them). */
+typedef struct {
+    int64_t rows, masked, soft;
+} dbt_distill_norm;
+
+/* dbt_distill_loss over a slice of the batch `norm` describes: every term (and mlm_acc) is
+ * divided by the whole batch's count instead of the slice's, so each term, each gradient, is
+ * the slice's share of the batch's, and summing them over the slices gives the batch's. norm
+ * NULL: the slice is the batch (dbt_distill_loss). */
+int dbt_distill_loss_part(const dbt_distill_cfg *c, const dbt_train_out *s, const dbt_output *t, const int32_t *labels,
+                          float scale, const dbt_distill_norm *norm, float *d_logits, float *d_hidden,
+                          dbt_distill_terms *terms);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "../common/error.h"
 #include "../model/config.h"
+#include "dist.h"
 #include "distill.h"
 #include "mlm_loop.h"
 
@@ -160,9 +161,10 @@ int dbt_distill(const dbt_distill_opts *o) {
     if (!resume) {
         dbt_config sc;
         if (student_config(o, &teacher->cfg, &sc)) goto done;
-        int bad = check_widths(o, &sc, &teacher->cfg, head) || init_student(o, teacher, &sc);
+        /* [dist] rank 0 writes the student's folder; the others load it from there */
+        int bad = check_widths(o, &sc, &teacher->cfg, head) || (dbt_dist_rank() == 0 && init_student(o, teacher, &sc));
         dbt_config_free(&sc);
-        if (bad) goto done;
+        if (dbt_dist_agree(bad ? -1 : 0)) goto done;
         if (o->init_only) { rc = 0; goto done; }
     }
     student = dbt_model_load_for_training(o->train.out_dir, DBT_HEAD_MLM, 0, NULL, 1, o->train.seed);

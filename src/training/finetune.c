@@ -18,6 +18,7 @@
 #include "../tasks/tasks.h"
 #include "backprop.h"
 #include "checkpoint.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "features.h"
 #include "losses.h"
@@ -95,29 +96,38 @@ static void free_labels(label_set *ls) {
     free(ls->names);
 }
 
-/* Soft-target loss of a teacher's logits for the task's outputs, added to d. */
-static double teacher_loss(dbt_task task, const dbt_train_out *s, const dbt_output *t, float T, float alpha, float *d) {
-    if (task == DBT_TASK_QA) { /* one distribution per sequence, for start and for end */
-        double total = 0;
-        for (int i = 0; i < s->n_seqs; i++) {
-            int r0 = s->row_start[i], n = s->row_start[i + 1] - r0;
-            for (int c = 0; c < 2; c++) {
-                float *sv = malloc((size_t)n * 3 * sizeof *sv), *tv = sv + n, *dv = tv + n;
-                if (!sv) return NAN;
-                for (int k = 0; k < n; k++) {
-                    sv[k] = s->logits[(int64_t)(r0 + k) * 2 + c];
-                    tv[k] = t->logits[(int64_t)(r0 + k) * 2 + c];
-                    dv[k] = 0;
-                }
-                /* batchmean over sequences, half for start and half for end */
-                total += dbt_loss_kl_soft(sv, tv, 1, n, n, T, alpha * 0.5f / (float)s->n_seqs, dv) * 0.5 / s->n_seqs;
-                for (int k = 0; k < n; k++) d[(int64_t)(r0 + k) * 2 + c] += dv[k];
-                free(sv);
-            }
-        }
-        return total;
+/* Soft-target loss of a teacher's logits for the task's outputs (its gradient times `scale` added
+ * to d): classification one distribution per sequence, NER one per token (the mean over every
+ * token of the batch, special tokens included), QA run_squad_w_distillation.py's (start + end) / 2
+ * with one distribution per sequence each (losses.h). */
+static double teacher_loss(dbt_task task, const dbt_train_out *s, const dbt_output *t, float T, float scale, float *d) {
+    if (task == DBT_TASK_QA) return dbt_loss_qa_soft(s->logits, t->logits, s->n_seqs, s->row_start, T, scale, d);
+    return dbt_loss_kl_soft(s->logits, t->logits, s->logits_rows, s->logits_cols, s->logits_cols, T, scale, d);
+}
+
+/* [dist] This rank's shares of the loss normalizers of the global batch [gb0, gb0 + n_glob) of
+ * `order`, its slice being [b0, b0 + n): examples (classification, QA, and their soft targets),
+ * or for NER labelled tokens (the task loss) and tokens (the soft targets). Weighting its losses
+ * by them makes the sum over ranks the global batch's mean (QA's answer positions always fall in
+ * their window, so its mean is over every example too). 1 on one rank; 0 for a rank whose slice
+ * is empty (`empty`: it runs one example for nothing, to take part in the collectives). */
+static void batch_shares(const dbt_features *fs, const int64_t *order, int64_t gb0, int64_t n_glob, int64_t b0,
+                         int n, int empty, dbt_task task, float *w_task, float *w_kl) {
+    *w_task = *w_kl = 1.0f;
+    if (dbt_dist_size() == 1) return;
+    if (empty) { *w_task = *w_kl = 0.0f; return; }
+    if (task != DBT_TASK_NER) { *w_task = *w_kl = (float)((double)n / (double)n_glob); return; }
+    int64_t lab[2] = {0, 0}, tok[2] = {0, 0}; /* [0] global, [1] this rank's */
+    for (int64_t i = gb0; i < gb0 + n_glob; i++) {
+        const dbt_feature *f = &fs->f[order[i]];
+        int64_t l = 0;
+        for (int t = 0; t < f->enc.n; t++) l += f->token_labels[t] != DBT_IGNORE_INDEX;
+        const int mine = i >= b0 && i < b0 + n;
+        lab[0] += l, tok[0] += f->enc.n;
+        if (mine) lab[1] += l, tok[1] += f->enc.n;
     }
-    return dbt_loss_kl_soft(s->logits, t->logits, s->logits_rows, s->logits_cols, s->logits_cols, T, alpha, d);
+    *w_task = lab[0] ? (float)((double)lab[1] / (double)lab[0]) : 0.0f;
+    *w_kl = (float)((double)tok[1] / (double)tok[0]);
 }
 
 int dbt_finetune(const dbt_finetune_opts *opts) {
@@ -146,6 +156,7 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     dbt_encoding *encs = NULL;
     int32_t *labels = NULL, *sp = NULL, *ep = NULL;
     float *targets = NULL;
+    dbt_train_cache *cache = NULL; /* the training pass's workspace, reused by every step */
     dbt_sigint_guard sig = {0};
 
     if (o.task != DBT_TASK_QA && peek_labels(&o, start_dir, head, &ls)) return -1;
@@ -153,7 +164,7 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     if (!m) goto done;
     if (ls.regression) m->cfg.problem_type = DBT_PROBLEM_REGRESSION;
     if (!m->tok) { dbt_set_error("%s has no tokenizer", start_dir); goto done; }
-    if (*dbt_model_warnings(m)) fprintf(stderr, "%s", dbt_model_warnings(m));
+    if (dbt_dist_rank() == 0 && *dbt_model_warnings(m)) fprintf(stderr, "%s", dbt_model_warnings(m)); /* [dist] */
     if (o.max_length > m->cfg.max_position_embeddings) o.max_length = m->cfg.max_position_embeddings;
     if (o.teacher_dir) {
         teacher = dbt_model_load(o.teacher_dir, head);
@@ -189,13 +200,14 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
         if (r) goto done;
     }
     if (fs.n == 0) { dbt_set_error("%s gave no training examples", o.train_path); goto done; }
-    if (o.dev_path) {
+    if (o.dev_path && dbt_dist_rank() == 0) { /* [dist] rank 0 evaluates */
         if (dbt_eval_data_read(o.task, o.dev_path, m, &o, &dev)) goto done;
         have_dev = 1;
     }
 
     /* optimizer and schedule */
-    const int64_t batches = (fs.n + o.batch_size - 1) / o.batch_size;
+    const int gbs = o.batch_size * dbt_dist_size(); /* [dist] the global batch: every rank's slices */
+    const int64_t batches = (fs.n + gbs - 1) / gbs;
     const int64_t updates_per_epoch = (batches + o.grad_accum - 1) / o.grad_accum;
     int64_t total = o.max_steps > 0 ? o.max_steps : updates_per_epoch * o.epochs;
     if (dbt_params_init(&p, m)) goto done;
@@ -211,10 +223,12 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     st.best_metric = -1e300;
     dbt_rng_seed(&st.rng, o.seed);
     if (resume && dbt_load_train_state(o.out_dir, &p, &opt, &st)) goto done;
-    if (!resume) mkdir(o.out_dir, 0755); /* the checkpoint swap needs the parent to exist */
+    if (dbt_dist_bcast_train(&p, &opt, &st)) goto done; /* [dist] every rank starts from rank 0's state */
+    if (!resume && dbt_dist_rank() == 0) mkdir(o.out_dir, 0755); /* the checkpoint swap needs the parent to exist */
 
     const char *metric = o.task == DBT_TASK_CLASSIFY ? (ls.regression ? "pearson" : "accuracy") : "f1";
-    if (dbt_report_open(&rep, dbt_path_join(path, sizeof path, o.out_dir, "train_log.jsonl"), resume, o.progress, total, metric))
+    if (dbt_report_open(&rep, dbt_dist_rank() ? NULL : dbt_path_join(path, sizeof path, o.out_dir, "train_log.jsonl"),
+                        resume, o.progress, total, metric)) /* [dist] rank 0 logs */
         goto done;
     {
         char line[512];
@@ -223,6 +237,10 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
                  resume ? "resume" : "start", (long long)fs.n, (long long)total, (long long)ac.warmup_steps,
                  o.batch_size, o.grad_accum, o.lr, (unsigned long long)o.seed, (long long)m->info.n_params);
         dbt_report_line(&rep, line);
+        if (dbt_dist_size() > 1) { /* [dist] */
+            snprintf(line, sizeof line, "{\"event\":\"data_parallel\",\"ranks\":%d,\"global_batch\":%d}", dbt_dist_size(), gbs);
+            dbt_report_line(&rep, line);
+        }
     }
 
     order = malloc((size_t)fs.n * sizeof *order);
@@ -238,12 +256,20 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     double loss_acc = 0, t_log = dbt_now();
     int64_t n_loss = 0, tokens = 0;
     int micro = 0;
+    dbt_rng own_rng; /* [dist] this rank's dropout stream (dist.h) */
     dbt_params_zero_grad(&p);
     for (int64_t epoch = st.epoch; epoch < o.epochs && opt.step < total; epoch++) {
         dbt_epoch_shuffle(order, fs.n, o.seed, epoch);
         for (int64_t b = epoch == st.epoch ? st.cursor * o.grad_accum : 0; b < batches && opt.step < total; b++) {
-            const int64_t b0 = b * o.batch_size;
-            const int n = (int)(fs.n - b0 < o.batch_size ? fs.n - b0 : o.batch_size);
+            /* [dist] global batch b: gbs examples as one process takes them; this rank's slice of it.
+             * A rank left without examples (the end of an epoch) runs the first one with weight 0. */
+            const int64_t gb0 = b * gbs, n_glob = fs.n - gb0 < gbs ? fs.n - gb0 : gbs;
+            int64_t lo;
+            int n;
+            dbt_dist_shard(n_glob, o.batch_size, &lo, &n);
+            const int empty = n == 0;
+            if (empty) lo = 0, n = 1;
+            const int64_t b0 = gb0 + lo;
             int32_t rows = 0;
             for (int k = 0; k < n; k++) {
                 const dbt_feature *f = &fs.f[order[b0 + k]];
@@ -254,15 +280,15 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
                 ep[k] = f->end;
                 rows += f->enc.n;
             }
-            dbt_train_cache *cache;
             dbt_train_out out;
-            if (dbt_train_forward(m, encs, n, NULL, 1, &st.rng, &cache, &out)) goto done;
+            if (dbt_train_forward(m, encs, n, NULL, 1, dbt_dist_rng(&st.rng, &own_rng, (uint64_t)(epoch * batches + b)),
+                                  &cache, &out)) /* [dist] */
+                goto done;
             float *d = malloc((size_t)out.logits_rows * out.logits_cols * sizeof *d);
             int32_t *row_labels = o.task == DBT_TASK_NER ? malloc((size_t)rows * sizeof *row_labels) : NULL;
             if (!d || (o.task == DBT_TASK_NER && !row_labels)) {
                 free(d);
                 free(row_labels);
-                dbt_train_cache_free(cache);
                 dbt_set_error("out of memory");
                 goto done;
             }
@@ -271,40 +297,46 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
             int group = (int)((group_end < batches ? group_end : batches) - (b / o.grad_accum) * o.grad_accum);
             float scale = 1.0f / (float)group;
             float task_w = teacher ? o.alpha_task : 1.0f;
+            float w_task, w_kl; /* [dist] this rank's shares of the global batch's means */
+            batch_shares(&fs, order, gb0, n_glob, b0, n, empty, o.task, &w_task, &w_kl);
             double loss;
             if (o.task == DBT_TASK_CLASSIFY) {
-                if (ls.regression) loss = dbt_loss_mse(out.logits, targets, n, scale * task_w, d);
-                else loss = dbt_loss_cross_entropy(out.logits, n, out.logits_cols, labels, scale * task_w, d, NULL);
+                if (ls.regression) loss = dbt_loss_mse(out.logits, targets, n, scale * w_task * task_w, d);
+                else loss = dbt_loss_cross_entropy(out.logits, n, out.logits_cols, labels, scale * w_task * task_w, d, NULL);
             } else if (o.task == DBT_TASK_NER) {
                 for (int k = 0, r = 0; k < n; k++)
                     for (int t = 0; t < encs[k].n; t++) row_labels[r++] = fs.f[order[b0 + k]].token_labels[t];
-                loss = dbt_loss_cross_entropy(out.logits, rows, out.logits_cols, row_labels, scale * task_w, d, NULL);
+                loss = dbt_loss_cross_entropy(out.logits, rows, out.logits_cols, row_labels, scale * w_task * task_w, d, NULL);
             } else {
-                loss = dbt_loss_qa(out.logits, n, out.row_start, sp, ep, scale * task_w, d);
+                loss = dbt_loss_qa(out.logits, n, out.row_start, sp, ep, scale * w_task * task_w, d);
             }
-            loss *= task_w;
+            loss *= task_w * w_task;
             if (teacher) { /* the teacher sees the same inputs, in inference mode */
                 dbt_output tout;
                 if (dbt_model_forward(teacher, encs, n, NULL, &tout)) {
                     free(d);
                     free(row_labels);
-                    dbt_train_cache_free(cache);
                     goto done;
                 }
-                loss += o.alpha_ce * teacher_loss(o.task, &out, &tout, o.temperature, o.alpha_ce * scale, d);
+                loss += o.alpha_ce * w_kl * teacher_loss(o.task, &out, &tout, o.temperature, o.alpha_ce * scale * w_kl, d);
                 dbt_output_free(&tout);
             }
             free(row_labels);
+            if (dbt_dist_size() > 1) { /* [dist] the global batch's loss, and its tokens, on every rank */
+                double g[2] = {loss, empty ? 0.0 : (double)rows};
+                if (dbt_dist_allreduce_sum_f64(g, 2)) { free(d); goto done; }
+                loss = g[0];
+                rows = (int32_t)g[1];
+            }
             if (!isfinite(loss)) {
                 free(d);
-                dbt_train_cache_free(cache);
+                dbt_dist_fail_together(); /* [dist] every rank sees the same sum */
                 dbt_set_error("the loss became %s at step %lld (epoch %lld): lower the learning rate or check the data",
                               isnan(loss) ? "NaN" : "infinite", (long long)opt.step + 1, (long long)epoch + 1);
                 goto done;
             }
             rc = dbt_train_backward(m, &p, cache, d, NULL);
             free(d);
-            dbt_train_cache_free(cache);
             if (rc) goto done;
             rc = -1;
             loss_acc += loss;
@@ -313,6 +345,8 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
             if (++micro < group) continue;
             micro = 0;
 
+            /* [dist] the hook: the update's gradients are complete; sum them over the ranks */
+            if (dbt_dist_sync_grads(&p)) goto done;
             float lr = dbt_lr_at(&opt.cfg, opt.step);
             double norm = dbt_adamw_step(&opt, &p);
             dbt_params_zero_grad(&p);
@@ -336,10 +370,10 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
                 free(js);
                 if (main > st.best_metric) st.best_metric = main;
             }
-            if (dbt_sigint_pending()) {
+            if (dbt_dist_any(dbt_sigint_pending())) { /* [dist] a signal to any rank stops them all here */
                 if (b + 1 == batches) { st.epoch = epoch + 1; st.cursor = 0; }
                 if (dbt_save_checkpoint(m, &p, o.model_dir, o.out_dir, &opt, &st)) goto done;
-                fprintf(stderr, "\ninterrupted: saved step %lld to %s (resume with --resume)\n", (long long)opt.step, o.out_dir);
+                if (dbt_dist_rank() == 0) fprintf(stderr, "\ninterrupted: saved step %lld to %s (resume with --resume)\n", (long long)opt.step, o.out_dir);
                 rc = 1;
                 goto done;
             }
@@ -362,6 +396,7 @@ int dbt_finetune(const dbt_finetune_opts *opts) {
     rc = 0;
 done:
     dbt_sigint_end(&sig);
+    dbt_train_cache_free(cache);
     if (rep.log) dbt_report_close(&rep);
     free(order);
     free(encs);

@@ -129,3 +129,30 @@ double dbt_loss_kl_soft(const float *s, const float *t, int rows, int cols, int6
     free(ps);
     return total / rows * (double)T * T;
 }
+
+double dbt_loss_qa_soft(const float *s, const float *t, int n_seqs, const int32_t *row_start, float T, float scale,
+                        float *d) {
+    if (n_seqs <= 0) return 0.0;
+    int32_t Tmax = 1;
+    for (int i = 0; i < n_seqs; i++)
+        if (row_start[i + 1] - row_start[i] > Tmax) Tmax = row_start[i + 1] - row_start[i];
+    float *sv = malloc((size_t)Tmax * 3 * sizeof *sv);
+    if (!sv) return NAN;
+    float *tv = sv + Tmax, *dv = tv + Tmax;
+    double total = 0;
+    for (int c = 0; c < 2; c++) /* 0: start, 1: end */
+        for (int i = 0; i < n_seqs; i++) {
+            const int32_t r0 = row_start[i], n = row_start[i + 1] - r0;
+            for (int k = 0; k < n; k++) {
+                sv[k] = s[(int64_t)(r0 + k) * 2 + c];
+                tv[k] = t[(int64_t)(r0 + k) * 2 + c];
+                dv[k] = 0;
+            }
+            /* batchmean over the sequences, then the mean of start and end */
+            total += dbt_loss_kl_soft(sv, tv, 1, n, n, T, 0.5f * scale / (float)n_seqs, d ? dv : NULL);
+            if (d)
+                for (int k = 0; k < n; k++) d[(int64_t)(r0 + k) * 2 + c] += dv[k];
+        }
+    free(sv);
+    return total * 0.5 / n_seqs;
+}

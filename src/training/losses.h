@@ -30,4 +30,14 @@ double dbt_loss_qa(const float *logits, int n_seqs, const int32_t *row_start, co
 double dbt_loss_kl_soft(const float *s, const float *t, int rows, int cols, int64_t stride, float T, float scale,
                         float *d);
 
+/* Task distillation's soft-target loss for question answering, as Hugging Face's
+ * run_squad_w_distillation.py (DistilBERT's SQuAD step) computes it: for the start logits and for
+ * the end logits separately, KLDivLoss(reduction="batchmean")(log_softmax(s/T), softmax(t/T))·T²
+ * (a mean over sequences of KL(p_t ‖ p_s), each softmax over one sequence's positions), then
+ * (start + end) / 2. s and t are packed rows × 2 (start, end) laid out as for dbt_loss_qa; the
+ * softmaxes run over each sequence's own tokens (see dbt_loss_qa on padding). The gradient,
+ * times scale, is ADDED to d (when d). */
+double dbt_loss_qa_soft(const float *s, const float *t, int n_seqs, const int32_t *row_start, float T, float scale,
+                        float *d);
+
 #endif

@@ -18,6 +18,7 @@
 #include "../common/file.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "dist.h"
 #include "losses.h"
 #include "optimizer.h"
 #include "report.h"
@@ -52,6 +53,12 @@ typedef struct {
     off_vec start;
     dbt_special_ids sp;
     int vocab;
+    /* [dist] the lines are shared out: line g (counting over all the files) is tokenized by rank
+     * g mod ranks, and each sequence kept remembers its line, so that gather_corpus can put every
+     * rank's sequences back in the corpus's order */
+    int rank, ranks;
+    int64_t line_no, cur_line;
+    off_vec seq_line;
 } corpus_builder;
 
 /* Keeps one sequence unless it is too short (< 12 tokens) or at least half [UNK]. */
@@ -70,6 +77,10 @@ static int keep(corpus_builder *b, const int32_t *seq, int64_t n) {
     memcpy(b->ids.v + b->ids.n, seq, (size_t)n * sizeof *seq);
     b->ids.n += n;
     b->start.v[++b->start.n] = b->ids.n;
+    if (b->ranks > 1) { /* [dist] */
+        if (grow((void **)&b->seq_line.v, &b->seq_line.cap, b->seq_line.n + 1, sizeof *b->seq_line.v)) return -1;
+        b->seq_line.v[b->seq_line.n++] = b->cur_line;
+    }
     return 0;
 }
 
@@ -106,6 +117,9 @@ static int read_file_lines(corpus_builder *b, const dbt_tokenizer *tok, const ch
     const dbt_encode_opts eo = {1, 0, 0, DBT_TRUNCATE_NONE, 0}; /* whole lines: we split them */
     int rc = 0;
     for (int64_t i = 0; i < lines.n && rc == 0; i++) {
+        const int64_t g = b->line_no++;
+        if (b->ranks > 1 && g % b->ranks != b->rank) continue; /* [dist] another rank's line */
+        b->cur_line = g;
         b->c->n_lines++;
         if (is_blank(lines.lines[i])) { b->c->n_short++; continue; } /* [CLS] [SEP]: too short anyway */
         dbt_encoding *e;
@@ -118,10 +132,78 @@ static int read_file_lines(corpus_builder *b, const dbt_tokenizer *tok, const ch
     return rc;
 }
 
+/* [dist] Every rank's sequences, merged in the order of their lines: the corpus one process reads.
+ * The token counts and the statistics are summed. Collective. */
+static int gather_corpus(corpus_builder *b) {
+    dbt_lm_corpus *c = b->c;
+    const int N = b->ranks;
+    int64_t stats[4] = {c->n_lines, c->n_split, c->n_short, c->n_unknown};
+    if (dbt_dist_allreduce_sum_i64(c->counts, b->vocab) || dbt_dist_allreduce_sum_i64(stats, 4)) return -1;
+    c->n_lines = stats[0], c->n_split = stats[1], c->n_short = stats[2], c->n_unknown = stats[3];
+    typedef struct {
+        int64_t n_tok, n_seq;
+        int32_t *ids;
+        int64_t *start, *line;
+    } part;
+    part *parts = calloc((size_t)N, sizeof *parts);
+    int64_t *pos = calloc((size_t)N, sizeof *pos);
+    int32_t *ids = NULL;
+    int64_t *start = NULL, total_tok = 0, total_seq = 0;
+    int rc = -1;
+    if (!parts || !pos) { dbt_set_error("out of memory"); goto done; }
+    for (int q = 0; q < N; q++) {
+        part *p = &parts[q];
+        int64_t hdr[2] = {b->ids.n, b->start.n};
+        if (dbt_dist_bcast(hdr, sizeof hdr, q)) goto done;
+        p->n_tok = hdr[0], p->n_seq = hdr[1];
+        if (q == b->rank) {
+            p->ids = b->ids.v, p->start = b->start.v, p->line = b->seq_line.v;
+        } else {
+            p->ids = malloc((size_t)(p->n_tok ? p->n_tok : 1) * sizeof *p->ids);
+            p->start = malloc((size_t)(p->n_seq + 1) * sizeof *p->start);
+            p->line = malloc((size_t)(p->n_seq ? p->n_seq : 1) * sizeof *p->line);
+            if (!p->ids || !p->start || !p->line) { dbt_set_error("out of memory"); goto done; }
+        }
+        if (dbt_dist_bcast(p->ids, (size_t)p->n_tok * sizeof *p->ids, q) ||
+            dbt_dist_bcast(p->start, (size_t)(p->n_seq + 1) * sizeof *p->start, q) ||
+            dbt_dist_bcast(p->line, (size_t)p->n_seq * sizeof *p->line, q))
+            goto done;
+        total_tok += p->n_tok, total_seq += p->n_seq;
+    }
+    ids = malloc((size_t)(total_tok ? total_tok : 1) * sizeof *ids);
+    start = malloc((size_t)(total_seq + 1) * sizeof *start);
+    if (!ids || !start) { dbt_set_error("out of memory"); goto done; }
+    start[0] = 0;
+    for (int64_t s = 0; s < total_seq; s++) { /* the rank whose next sequence comes from the earliest line */
+        int q = -1;
+        for (int r = 0; r < N; r++)
+            if (pos[r] < parts[r].n_seq && (q < 0 || parts[r].line[pos[r]] < parts[q].line[pos[q]])) q = r;
+        const part *p = &parts[q];
+        const int64_t a = p->start[pos[q]], len = p->start[pos[q] + 1] - a;
+        memcpy(ids + start[s], p->ids + a, (size_t)len * sizeof *ids);
+        start[s + 1] = start[s] + len;
+        pos[q]++;
+    }
+    free(b->ids.v), free(b->start.v), free(b->seq_line.v);
+    b->ids.v = ids, b->ids.n = b->ids.cap = total_tok;
+    b->start.v = start, b->start.n = total_seq, b->start.cap = total_seq + 1;
+    b->seq_line.v = NULL, b->seq_line.n = b->seq_line.cap = 0;
+    ids = NULL, start = NULL;
+    rc = 0;
+done:
+    for (int q = 0; parts && q < N; q++)
+        if (q != b->rank) free(parts[q].ids), free(parts[q].start), free(parts[q].line);
+    free(parts);
+    free(pos);
+    free(ids);
+    free(start);
+    return rc;
+}
+
 int dbt_lm_corpus_read(const dbt_tokenizer *tok, int vocab, const char *const *paths, int n_paths, int max_length,
                        dbt_lm_corpus *c) {
     memset(c, 0, sizeof *c);
-    corpus_builder b = {c, {0}, {0}, dbt_tokenizer_special_ids(tok), vocab};
+    corpus_builder b = {c, {0}, {0}, dbt_tokenizer_special_ids(tok), vocab, dbt_dist_rank(), dbt_dist_size(), 0, 0, {0}};
     if (b.sp.cls < 0 || b.sp.sep < 0) return dbt_set_error("the tokenizer has no [CLS] or [SEP] token");
     if (max_length < 12) return dbt_set_error("max_length must be at least 12 (shorter sequences are dropped)");
     c->counts = calloc((size_t)vocab, sizeof *c->counts);
@@ -133,6 +215,8 @@ int dbt_lm_corpus_read(const dbt_tokenizer *tok, int vocab, const char *const *p
     b.start.v[0] = 0;
     int rc = 0;
     for (int i = 0; i < n_paths && rc == 0; i++) rc = read_file_lines(&b, tok, paths[i], max_length);
+    if (rc == 0 && b.ranks > 1) rc = gather_corpus(&b); /* [dist] */
+    free(b.seq_line.v);
     c->ids = b.ids.v;
     c->start = b.start.v;
     c->n = b.start.n;
@@ -257,12 +341,22 @@ typedef struct {
     uint8_t *sel;
     dbt_params p;
     dbt_adamw opt;
+    dbt_train_cache *cache;      /* the student's training-pass workspace, reused by every step */
     dbt_train_state st;
     dbt_report rep;
     int64_t batches, total, saved_step;
     dbt_distill_terms acc;       /* sums since the last log line */
     int64_t n_acc, tokens;
     double t_log;
+    /* [dist] the global batch is gbs = ranks × batch_size sequences; each rank gathers and masks
+     * all of it (the masks one process would draw, from the generator every rank shares) and
+     * trains on its slice: rows [row0, row0 + rows) of ids/masked/labels */
+    int gbs;
+    int32_t row0;
+    int empty;                   /* this rank's slice is empty: it runs one sequence with weight 0 */
+    dbt_distill_norm norm;       /* the global batch's rows and masked tokens */
+    int64_t epoch;
+    dbt_rng own_rng;             /* this rank's dropout stream (dist.h) */
 } loop_ctx;
 
 static void log_start(loop_ctx *L) {
@@ -286,7 +380,7 @@ static void log_start(loop_ctx *L) {
  * over the run's updates, and the saved state when resuming. */
 static int setup_optimizer(loop_ctx *L) {
     const dbt_mlm_train_opts *o = L->o;
-    L->batches = (L->corpus.n + o->batch_size - 1) / o->batch_size;
+    L->batches = (L->corpus.n + L->gbs - 1) / L->gbs; /* [dist] global batches */
     L->total = o->max_steps > 0 ? o->max_steps : (L->batches + o->grad_accum - 1) / o->grad_accum * o->epochs;
     if (dbt_params_init(&L->p, L->r->student)) return -1;
     dbt_adamw_cfg ac = dbt_adamw_defaults();
@@ -302,6 +396,7 @@ static int setup_optimizer(loop_ctx *L) {
     L->st.best_metric = -1e300;
     dbt_rng_seed(&L->st.rng, o->seed);
     if (L->r->resume && dbt_load_train_state(o->out_dir, &L->p, &L->opt, &L->st)) return -1;
+    if (dbt_dist_bcast_train(&L->p, &L->opt, &L->st)) return -1; /* [dist] every rank starts from rank 0's state */
     L->saved_step = L->r->resume ? L->opt.step : -1;
     return 0;
 }
@@ -313,6 +408,7 @@ static int setup(const dbt_mlm_run *r, loop_ctx *L) {
     const int V = m->cfg.vocab_size;
     L->r = r;
     L->o = o;
+    L->gbs = o->batch_size * dbt_dist_size(); /* [dist] */
     L->mask = mask_cfg(o);
     L->max_length = o->max_length < m->cfg.max_position_embeddings ? o->max_length : m->cfg.max_position_embeddings;
     if (r->teacher && r->teacher->cfg.max_position_embeddings < L->max_length)
@@ -324,10 +420,10 @@ static int setup(const dbt_mlm_run *r, loop_ctx *L) {
     if (dbt_lm_corpus_read(r->tok, V, o->corpus, o->n_corpus, L->max_length, &L->corpus)) return -1;
     if (L->corpus.n == 0) return dbt_set_error("the corpus has no sequence of 12 tokens or more");
     L->teacher_logits = r->teacher && r->teacher->info.head == DBT_HEAD_MLM && (r->loss.alpha_ce > 0 || r->loss.alpha_mse > 0);
-    const size_t cap = (size_t)o->batch_size * L->max_length;
+    const size_t cap = (size_t)L->gbs * L->max_length; /* [dist] the global batch is masked whole */
     L->probs = malloc((size_t)V * sizeof *L->probs);
     L->order = malloc((size_t)L->corpus.n * sizeof *L->order);
-    L->encs = calloc((size_t)o->batch_size, sizeof *L->encs);
+    L->encs = calloc((size_t)L->gbs, sizeof *L->encs);
     L->ids = malloc(cap * sizeof *L->ids);
     L->masked = malloc(cap * sizeof *L->masked);
     L->labels = malloc(cap * sizeof *L->labels);
@@ -337,10 +433,15 @@ static int setup(const dbt_mlm_run *r, loop_ctx *L) {
     dbt_mlm_token_probs(L->corpus.counts, V, o->smoothing, &sp, L->probs);
     if (setup_optimizer(L)) return -1;
     char path[4096];
-    if (dbt_report_open(&L->rep, dbt_path_join(path, sizeof path, o->out_dir, "train_log.jsonl"), r->resume, o->progress,
-                        L->total, "mlm_acc"))
+    if (dbt_report_open(&L->rep, dbt_dist_rank() ? NULL : dbt_path_join(path, sizeof path, o->out_dir, "train_log.jsonl"),
+                        r->resume, o->progress, L->total, "mlm_acc")) /* [dist] rank 0 logs */
         return -1;
     log_start(L);
+    if (dbt_dist_size() > 1) {
+        char line[160];
+        snprintf(line, sizeof line, "{\"event\":\"data_parallel\",\"ranks\":%d,\"global_batch\":%d}", dbt_dist_size(), L->gbs);
+        dbt_report_line(&L->rep, line);
+    }
     return 0;
 }
 
@@ -354,6 +455,7 @@ static void teardown(loop_ctx *L) {
     free(L->masked);
     free(L->labels);
     free(L->sel);
+    dbt_train_cache_free(L->cache);
     dbt_adamw_free(&L->opt);
     dbt_params_free(&L->p);
 }
@@ -361,7 +463,7 @@ static void teardown(loop_ctx *L) {
 /* Gathers batch b's sequences, packed, and masks them. Returns the sequence count; *rows the
  * token count. */
 static int gather_batch(loop_ctx *L, int64_t b, int32_t *rows) {
-    const int bs = L->o->batch_size;
+    const int bs = L->gbs; /* [dist] the global batch, as one process with batch gbs gathers it */
     const int64_t b0 = b * bs;
     const int n = (int)(L->corpus.n - b0 < bs ? L->corpus.n - b0 : bs);
     int32_t R = 0;
@@ -378,7 +480,24 @@ static int gather_batch(loop_ctx *L, int64_t b, int32_t *rows) {
     if (dbt_mlm_mask(&L->mask, L->probs, L->r->student->cfg.vocab_size, L->mask_id, L->ids, R, &L->st.rng, L->masked,
                      L->labels) < 0)
         return -1;
-    return n;
+    if (dbt_dist_size() == 1) return n;
+    /* [dist] this rank's slice of the sequences, its rows, and the global batch's counts */
+    int64_t lo;
+    int k;
+    dbt_dist_shard(n, L->o->batch_size, &lo, &k);
+    L->empty = k == 0;
+    if (L->empty) lo = 0, k = 1;
+    L->norm.rows = R;
+    L->norm.masked = 0;
+    for (int32_t i = 0; i < R; i++) L->norm.masked += L->labels[i] != DBT_IGNORE_INDEX;
+    L->norm.soft = L->r->loss.restrict_ce_to_mask ? L->norm.masked : R; /* as dbt_distill_logit_rows selects */
+    L->row0 = (int32_t)(L->encs[lo].ids - L->masked);
+    *rows = 0;
+    for (int i = 0; i < k; i++) {
+        L->encs[i] = L->encs[lo + i];
+        *rows += L->encs[i].n;
+    }
+    return k;
 }
 
 /* Forward (student in training mode, teacher frozen), loss, backward for batch b; the gradient
@@ -388,14 +507,18 @@ static int micro_step(loop_ctx *L, int64_t b, float scale, dbt_distill_terms *te
     int32_t R;
     const int n = gather_batch(L, b, &R);
     if (n < 0) return -1;
-    dbt_distill_logit_rows(&r->loss, L->teacher_logits, L->labels, R, L->sel);
-    dbt_train_cache *cache = NULL;
+    const int32_t *labels = L->labels + L->row0; /* [dist] this rank's rows (all of them on one rank) */
+    const int64_t R_glob = dbt_dist_size() > 1 ? L->norm.rows : R;
+    if (L->empty) scale = 0.0f; /* [dist] a stand-in sequence: no gradient */
+    dbt_distill_logit_rows(&r->loss, L->teacher_logits, labels, R, L->sel);
     dbt_train_out out;
     dbt_output tout;
     memset(&tout, 0, sizeof tout);
     float *d_logits = NULL, *d_hidden = NULL;
     int rc = -1;
-    if (dbt_train_forward(r->student, L->encs, n, L->sel, 1, &L->st.rng, &cache, &out)) goto done;
+    if (dbt_train_forward(r->student, L->encs, n, L->sel, 1,
+                          dbt_dist_rng(&L->st.rng, &L->own_rng, (uint64_t)(L->epoch * L->batches + b)), &L->cache, &out))
+        goto done; /* [dist] */
     if (r->teacher) {
         dbt_forward_opts fo = {L->teacher_logits, L->sel};
         if (dbt_model_forward(r->teacher, L->encs, n, &fo, &tout)) { dbt_prefix_error("teacher"); goto done; }
@@ -405,19 +528,27 @@ static int micro_step(loop_ctx *L, int64_t b, float scale, dbt_distill_terms *te
     d_logits = malloc((size_t)(out.logits_rows ? out.logits_rows : 1) * out.logits_cols * sizeof *d_logits);
     if (hidden_terms) d_hidden = malloc((size_t)R * out.dim * sizeof *d_hidden);
     if (!d_logits || (hidden_terms && !d_hidden)) { dbt_set_error("out of memory"); goto done; }
-    if (dbt_distill_loss(&r->loss, &out, r->teacher ? &tout : NULL, L->labels, scale, d_logits, d_hidden, terms)) goto done;
+    if (dbt_distill_loss_part(&r->loss, &out, r->teacher ? &tout : NULL, labels, scale,
+                              dbt_dist_size() > 1 ? &L->norm : NULL, d_logits, d_hidden, terms))
+        goto done;
+    if (dbt_dist_size() > 1) { /* [dist] the global batch's terms on every rank (each rank's are its shares) */
+        if (L->empty) memset(terms, 0, sizeof *terms);
+        double g[6] = {terms->loss, terms->ce, terms->mlm, terms->mse, terms->cos, terms->mlm_acc};
+        if (dbt_dist_allreduce_sum_f64(g, 6)) goto done;
+        terms->loss = g[0], terms->ce = g[1], terms->mlm = g[2], terms->mse = g[3], terms->cos = g[4], terms->mlm_acc = g[5];
+    }
     if (!isfinite(terms->loss)) {
+        dbt_dist_fail_together(); /* [dist] every rank sees the same sum */
         dbt_set_error("the loss became %s at step %lld: lower the learning rate or check the data",
                       isnan(terms->loss) ? "NaN" : "infinite", (long long)L->opt.step + 1);
         goto done;
     }
-    rc = dbt_train_backward(r->student, &L->p, cache, out.logits_rows ? d_logits : NULL, d_hidden);
-    L->tokens += R;
+    rc = dbt_train_backward(r->student, &L->p, L->cache, out.logits_rows ? d_logits : NULL, d_hidden);
+    L->tokens += R_glob; /* [dist] the global batch's */
 done:
     free(d_logits);
     free(d_hidden);
     dbt_output_free(&tout);
-    dbt_train_cache_free(cache);
     return rc;
 }
 
@@ -480,7 +611,8 @@ static int run_epochs(loop_ctx *L) {
     L->t_log = dbt_now();
     dbt_params_zero_grad(&L->p);
     for (int64_t epoch = L->st.epoch; epoch < o->epochs && L->opt.step < L->total; epoch++) {
-        if (dbt_lm_epoch_order(&L->corpus, o->batch_size, L->max_length, o->seed, epoch, L->order)) return -1;
+        if (dbt_lm_epoch_order(&L->corpus, L->gbs, L->max_length, o->seed, epoch, L->order)) return -1; /* [dist] gbs */
+        L->epoch = epoch;
         for (int64_t b = epoch == L->st.epoch ? L->st.cursor * ga : 0; b < L->batches && L->opt.step < L->total; b++) {
             /* the micro-batches of an update share it: each loss is divided by their number */
             const int64_t g0 = b / ga * ga, g1 = g0 + ga < L->batches ? g0 + ga : L->batches;
@@ -490,15 +622,17 @@ static int run_epochs(loop_ctx *L) {
             L->n_acc++;
             if (++micro < g1 - g0) continue;
             micro = 0;
+            /* [dist] the hook: the update's gradients are complete; sum them over the ranks */
+            if (dbt_dist_sync_grads(&L->p)) return -1;
             const float lr = dbt_lr_at(&L->opt.cfg, L->opt.step);
             const double norm = dbt_adamw_step(&L->opt, &L->p);
             dbt_params_zero_grad(&L->p);
             set_position(L, epoch, b);
             if (L->opt.step % o->log_every == 0 || L->opt.step == L->total) log_step(L, epoch, b, lr, norm);
             if (o->save_every > 0 && L->opt.step % o->save_every == 0 && save(L)) return -1;
-            if (dbt_sigint_pending()) {
+            if (dbt_dist_any(dbt_sigint_pending())) { /* [dist] a signal to any rank stops them all here */
                 if (L->saved_step != L->opt.step && save(L)) return -1;
-                fprintf(stderr, "\ninterrupted: saved step %lld to %s (resume with --resume)\n",
+                if (dbt_dist_rank() == 0) fprintf(stderr, "\ninterrupted: saved step %lld to %s (resume with --resume)\n",
                         (long long)L->opt.step, o->out_dir);
                 return 1;
             }

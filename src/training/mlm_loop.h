@@ -12,7 +12,9 @@
 /* The training sequences, as the reference's LmSeqsDataset leaves them: each corpus line is
  * encoded as [CLS] … [SEP]; a sequence longer than max_length is cut into pieces of
  * max_length − 2 tokens, each wrapped in [CLS]/[SEP] where it lacks them; sequences of fewer
- * than 12 tokens, and those that are at least half [UNK], are dropped. */
+ * than 12 tokens, and those that are at least half [UNK], are dropped. In a data-parallel job
+ * (dist.h) rank r tokenizes lines r, r + N, r + 2N, … and the ranks exchange their sequences:
+ * every rank ends with this same corpus, for 1/N of the tokenizing (a collective call). */
 typedef struct {
     int32_t *ids;       /* every sequence, back to back */
     int64_t *start;     /* n + 1 offsets into ids */

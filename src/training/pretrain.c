@@ -9,6 +9,7 @@
 #include "../common/error.h"
 #include "../common/file.h"
 #include "../model/config.h"
+#include "dist.h"
 #include "distill.h"
 #include "mlm_loop.h"
 
@@ -124,16 +125,19 @@ int dbt_pretrain(const dbt_pretrain_opts *o) {
     const int resume = dbt_mlm_resume_state(&o->train);
     if (resume < 0) return -1;
     const char *start = o->train.out_dir;
+    int made = 0; /* [dist] rank 0 prepares out_dir; the others wait for it, then read it */
     if (!resume && o->model_dir) {
         /* continue an existing model: its tokenizer files go with the checkpoints */
-        if (dbt_mlm_prepare_out(o->train.out_dir) || dbt_copy_tokenizer_files(o->model_dir, o->train.out_dir)) return -1;
+        if (dbt_dist_rank() == 0)
+            made = dbt_mlm_prepare_out(o->train.out_dir) || dbt_copy_tokenizer_files(o->model_dir, o->train.out_dir) ? -1 : 0;
         start = o->model_dir;
-    } else if (!resume && create_model(o)) {
-        return -1;
+    } else if (!resume && dbt_dist_rank() == 0) {
+        made = create_model(o);
     }
+    if (dbt_dist_agree(made)) return -1;
     dbt_model *m = dbt_model_load_for_training(start, DBT_HEAD_MLM, 0, NULL, 1, o->train.seed);
     if (!m) return -1;
-    if (*dbt_model_warnings(m)) fprintf(stderr, "%s", dbt_model_warnings(m));
+    if (dbt_dist_rank() == 0 && *dbt_model_warnings(m)) fprintf(stderr, "%s", dbt_model_warnings(m));
     int rc = -1;
     if (!m->tok) {
         dbt_set_error("%s has no tokenizer files", start);

@@ -18,6 +18,7 @@ double dbt_now(void) {
 int dbt_report_open(dbt_report *r, const char *log_path, int append, int bar, int64_t total_steps,
                     const char *metric_name) {
     memset(r, 0, sizeof *r);
+    if (!log_path) return 0; /* a report that records nothing: the ranks of a job but rank 0 */
     r->log = fopen(log_path, append ? "a" : "w");
     if (!r->log) return dbt_set_error("cannot write %s", log_path);
     r->bar = bar < 0 ? isatty(2) : bar;
@@ -53,12 +54,14 @@ void dbt_report_step(dbt_report *r, int64_t step, double epoch, double loss, dou
 }
 
 void dbt_report_series(dbt_report *r, int64_t step, double value, const char *label) {
+    if (!r->log) return;
     snprintf(r->series_label, sizeof r->series_label, "%s", label);
     push(&r->eval_x, &r->eval_y, &r->n_eval, &r->cap_eval, (double)step, value);
 }
 
 void dbt_report_step_extra(dbt_report *r, int64_t step, double epoch, double loss, double lr, double grad_norm,
                            double tokens_per_s, const char *extra) {
+    if (!r->log) return;
     double el = dbt_now() - r->t0;
     fprintf(r->log, "{\"step\":%lld,\"epoch\":%.4f,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.2f%s}\n",
             (long long)step, epoch, loss, lr, grad_norm, tokens_per_s, el, extra ? extra : "");
@@ -79,6 +82,7 @@ void dbt_report_step_extra(dbt_report *r, int64_t step, double epoch, double los
 }
 
 void dbt_report_eval(dbt_report *r, int64_t step, double epoch, double metric, const char *metrics_json) {
+    if (!r->log) return;
     fprintf(r->log, "{\"step\":%lld,\"epoch\":%.4f,\"eval\":%s}\n", (long long)step, epoch, metrics_json);
     fflush(r->log);
     push(&r->eval_x, &r->eval_y, &r->n_eval, &r->cap_eval, (double)step, metric);
@@ -87,6 +91,7 @@ void dbt_report_eval(dbt_report *r, int64_t step, double epoch, double metric, c
 }
 
 void dbt_report_line(dbt_report *r, const char *json_line) {
+    if (!r->log) return;
     fprintf(r->log, "%s\n", json_line);
     fflush(r->log);
 }
@@ -122,6 +127,7 @@ static void panel(FILE *f, double ox, double oy, double w, double h, const doubl
 }
 
 int dbt_report_svg(const dbt_report *r, const char *path, const char *title) {
+    if (!r->log) return 0;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");

@@ -21,6 +21,8 @@ typedef struct {
 } dbt_report;
 
 double dbt_now(void);
+/* log_path NULL: a report that records and shows nothing (every call a no-op), which is what the
+ * ranks of a data-parallel job but rank 0 keep. */
 int dbt_report_open(dbt_report *r, const char *log_path, int append, int bar, int64_t total_steps,
                     const char *metric_name);
 void dbt_report_step(dbt_report *r, int64_t step, double epoch, double loss, double lr, double grad_norm,

@@ -19,13 +19,17 @@ void dbt_sigint_begin(dbt_sigint_guard *g) {
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     g->installed = sigaction(SIGINT, &sa, &g->old) == 0;
+    /* mpirun kills its ranks on Ctrl-C, but forwards SIGUSR1 to all of them: under MPI,
+     * `kill -USR1 <mpirun pid>` is the Ctrl-C that saves */
+    g->installed_usr1 = sigaction(SIGUSR1, &sa, &g->old_usr1) == 0;
 }
 
 int dbt_sigint_pending(void) { return g_interrupted != 0; }
 
 void dbt_sigint_end(dbt_sigint_guard *g) {
     if (g->installed) sigaction(SIGINT, &g->old, NULL);
-    g->installed = 0;
+    if (g->installed_usr1) sigaction(SIGUSR1, &g->old_usr1, NULL);
+    g->installed = g->installed_usr1 = 0;
 }
 
 void dbt_epoch_shuffle(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {

@@ -6,11 +6,12 @@
 #include <signal.h>
 #include <stdint.h>
 
-/* SIGINT during training only raises a flag: the loop finishes the update it is in, saves a
- * checkpoint and returns, so that --resume can continue exactly there. */
+/* SIGINT (or SIGUSR1, which mpirun forwards to its ranks) during training only raises a flag:
+ * the loop finishes the update it is in, saves a checkpoint and returns, so that --resume can
+ * continue exactly there. */
 typedef struct {
-    struct sigaction old;
-    int installed;
+    struct sigaction old, old_usr1;
+    int installed, installed_usr1;
 } dbt_sigint_guard;
 
 void dbt_sigint_begin(dbt_sigint_guard *g); /* installs the handler, clears the flag */

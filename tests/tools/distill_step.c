@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
     const int t_logits = teacher->info.head == DBT_HEAD_MLM && (cfg.alpha_ce > 0 || cfg.alpha_mse > 0);
     uint8_t *sel = malloc((size_t)R);
     dbt_distill_logit_rows(&cfg, t_logits, labels, R, sel);
-    dbt_train_cache *cache;
+    dbt_train_cache *cache = NULL;
     dbt_train_out out;
     if (dbt_train_forward(student, encs, n, sel, 0, NULL, &cache, &out)) die(dbt_last_error());
     dbt_output tout;

@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
     printf("{\"losses\":[");
     double first_loss = 0, first_norm = 0;
     for (int step = 0; step < steps; step++) {
-        dbt_train_cache *cache;
+        dbt_train_cache *cache = NULL;
         dbt_train_out out;
         if (dbt_train_forward(m, encs, n, info->head == DBT_HEAD_MLM ? mlm_sel : NULL, 0, NULL, &cache, &out))
             die(dbt_last_error());
