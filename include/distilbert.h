@@ -325,6 +325,9 @@ int dbt_finetune(const dbt_finetune_opts *o);
 /* Evaluates model_dir on data_path; *json receives the metrics as a malloc'd JSON object
  * (accuracy, f1, mcc, pearson, spearman / seqeval precision, recall, f1 / SQuAD exact_match, f1). */
 int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, const dbt_finetune_opts *o, char **json);
+/* The same on a loaded model (one dbt_model_load'ed with dbt_task_head(task)), in the precision
+ * dbt_model_set_dtype gave it; o->model_dir is not read. */
+int dbt_evaluate_model(dbt_model *m, dbt_task task, const char *data_path, const dbt_finetune_opts *o, char **json);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Masked-LM training: pretraining (a teacher from scratch) and knowledge distillation of a    */

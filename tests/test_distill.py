@@ -308,8 +308,9 @@ def test_distill_end_to_end(dbt_bin, teachers, corpus, tmp_path):
     tok = tf.AutoTokenizer.from_pretrained(str(out))
     text = "the lobster is a [MASK] of the sea."
     with torch.no_grad():
-        enc = tok(text, return_tensors="pt")
-        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0]
+        enc = tok(text, return_tensors="pt")  # the teacher's BertTokenizer config, told DistilBERT's inputs
+        assert "token_type_ids" not in enc
+        logits = model(**enc).logits[0]
     at = enc["input_ids"][0].tolist().index(tok.mask_token_id)
     got = json.loads(run_cli(dbt_bin, ["fill-mask", "--model", str(out), text]).stdout)
     assert got[0]["token"] == int(logits[at].argmax())
@@ -347,9 +348,11 @@ def test_pretrain_distilbert_and_continue(dbt_bin, corpus, tmp_path):
                       "--layers", "1", "--dim", "32", "--heads", "4", "--hidden-dim", "64", "--max-positions", "64",
                       "--max-steps", "3", "--batch-size", "4", "--mlm-smoothing", "0", "--no-progress"])
     hf_load_clean(tf.DistilBertForMaskedLM, str(out))
+    assert "token_type_ids" not in tf.AutoTokenizer.from_pretrained(str(out))("a test")
     run_cli(dbt_bin, ["pretrain", "--out", str(tmp_path / "d2"), "--model", str(out), "--corpus", corpus,
                       "--max-steps", "2", "--batch-size", "4", "--no-progress"])
     hf_load_clean(tf.DistilBertForMaskedLM, str(tmp_path / "d2"))
+    assert "token_type_ids" not in tf.AutoTokenizer.from_pretrained(str(tmp_path / "d2"))("a test")
 
 
 def test_sigint_then_resume_matches_an_uninterrupted_run(dbt_bin, teachers, corpus, tmp_path):

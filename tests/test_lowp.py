@@ -219,3 +219,51 @@ def test_serve_dtype(dbt_bin):
         assert status == 200 and json.loads(body)["model_dtype"] == "bfloat16"
     p = run_cli(dbt_bin, ["serve", "--model", MINILM, "--dtype", "fp4"], check=False)
     assert p.returncode != 0 and "fp4" in p.stderr
+
+
+def _classify_preds(dbt_bin, folder, texts, dtype):
+    p = run_cli(dbt_bin, ["classify", "--model", folder, "--raw", "--dtype", dtype], "\n".join(texts) + "\n")
+    return np.array([json.loads(line)["logits"] for line in p.stdout.splitlines()])
+
+
+@pytest.mark.parametrize("name", ["bert-seq-cls", "distilbert-seq-cls"])
+def test_eval_dtype_metrics_come_from_that_dtype(dbt_bin, tiny_models, tmp_path, name):
+    """distilbert eval --dtype: the metrics of the model run in that precision. The tiny model's head
+    is re-centred (its bias minus the median fp32 logits over the sentences) so that the 3 classes
+    split the sentences and a few of them lie within int8's error of a class boundary; the gold
+    labels are the fp32 predictions. Then eval --dtype X must report the accuracy of classify
+    --dtype X --raw's argmax against them: 1 for fp32, and below 1 for int8."""
+    from safetensors.numpy import load_file
+    folder = str(tmp_path / "m")
+    shutil.copytree(tiny_models[name], folder)
+    texts = sst2_sentences(200)
+    t = load_file(os.path.join(folder, "model.safetensors"))
+    t["classifier.bias"] = (t["classifier.bias"] - np.median(_classify_preds(dbt_bin, folder, texts, "fp32"), 0)
+                            ).astype(np.float32)
+    _write_tensors(folder, t)
+    pred = {dt: _classify_preds(dbt_bin, folder, texts, dt).argmax(1) for dt in ("fp32", "bf16", "int8")}
+    assert len(set(pred["fp32"].tolist())) == 3
+    assert (pred["int8"] != pred["fp32"]).any()  # else this test could not tell the dtypes apart
+    names = json.load(open(os.path.join(folder, "config.json")))["id2label"]
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{s}\t{names[str(g)]}\n" for s, g in zip(texts, pred["fp32"])))
+    for dt in ("fp32", "bf16", "int8"):
+        p = run_cli(dbt_bin, ["eval", "--task", "classify", "--model", folder, "--data", str(data), "--dtype", dt])
+        got = json.loads(p.stdout)
+        assert got["n"] == len(texts)
+        assert got["accuracy"] == pytest.approx(float(np.mean(pred[dt] == pred["fp32"])), abs=1e-12), dt
+    # no --dtype: as the folder is stored (fp32 here)
+    got = json.loads(run_cli(dbt_bin, ["eval", "--task", "classify", "--model", folder, "--data", str(data)]).stdout)
+    assert got["accuracy"] == 1.0
+
+
+def test_eval_dtype_rejects_unknown(dbt_bin, tiny_models, tmp_path):
+    data = tmp_path / "d.tsv"
+    data.write_text("sentence\tlabel\ngood\tPOS\n")
+    p = run_cli(dbt_bin, ["eval", "--task", "classify", "--model", tiny_models["bert-seq-cls"], "--data", str(data),
+                          "--dtype", "fp8"], check=False)
+    assert p.returncode == 2 and "fp8" in p.stderr
+    p = run_cli(dbt_bin, ["finetune", "--task", "classify", "--model", tiny_models["bert-seq-cls"], "--train",
+                          str(data), "--out", str(tmp_path / "o"), "--dtype", "int8"], check=False)
+    assert p.returncode == 2 and "--dtype" in p.stderr and not os.path.exists(tmp_path / "o")
+    assert "--dtype" in run_cli(dbt_bin, ["eval", "--help"]).stdout

@@ -25,7 +25,9 @@ OpenBLAS's SkylakeX kernels; "% roof" divides by the register-only FMA figure (A
 CPU has it; over each thread's CPU time, so other load on the machine does not lower it), at t threads at least t × the one-thread figure and at least the best sgemm
 measured at t threads (other load on the machine can only lower a measurement).
 Last, the accuracy of reduced precision on real text: all-MiniLM-L6-v2 sentence embeddings of a
-few thousand sentences of data/ (SST-2 train) with --dtype bf16 and int8, cosine to fp32's.
+few thousand sentences of data/ (SST-2 train) with --dtype bf16 and int8, cosine to fp32's; and
+SST-2 dev accuracy of a MiniLM classifier fine-tuned once by distilbert finetune, with distilbert
+eval --dtype fp32, bf16 and int8 (and ONNX Runtime fp32 / int8 on its export): classifier.py.
 Prints markdown tables and writes the results JSON.
 """
 import argparse
@@ -43,6 +45,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import classifier  # noqa: E402
 import common  # noqa: E402
 
 FULL = dict(shapes=[(1, 16), (1, 128), (1, 512), (8, 128), (32, 128)], threads=[1, 2],
@@ -404,8 +407,8 @@ def main():
               1 / row["ours_speedup_vs"]["ours_int8"], row["int8_vs_ort_int8"], d["ours_bf16"], d["ours_int8"],
               d["ort_int8"]))
     pr("")
-    accuracy = lowp_accuracy(a.cli or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.bench_model))),
-                                                   "distilbert"))
+    cli = a.cli or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.bench_model))), "distilbert")
+    accuracy = lowp_accuracy(cli)
     if accuracy:
         pr("Accuracy of reduced precision on real text: all-MiniLM-L6-v2 sentence embeddings of %d SST-2 "
            "training sentences (data/sst2/train.tsv.gz), cosine to our fp32 embedding (= transformers' to 1e-6)"
@@ -416,6 +419,15 @@ def main():
         for dt in ("bf16", "int8"):
             c = accuracy[dt]
             pr("| %s | %.5f | %.5f | %.5f |" % (dt, c["min"], c["p1"], c["mean"]))
+        pr("")
+    # The task: a MiniLM classifier fine-tuned on SST-2 (made by run.sh: classifier.py prepare).
+    task_accuracy = classifier.measure(cli, a.data, a.quick)
+    if task_accuracy:
+        for line in classifier.table(task_accuracy):
+            pr(line)
+    else:
+        pr("Accuracy on a task (SST-2 dev, fine-tuned MiniLM): skipped — no all-MiniLM-L6-v2 in .venv or "
+           "no fine-tuned folder (bench/model/classifier.py prepare)")
         pr("")
     pr("DistilBERT vs BERT-base in distilbert.c (speed ratio = BERT ms / DistilBERT ms; 2.0 would match "
        "the halved layer count)")
@@ -506,6 +518,7 @@ def main():
                                 "workers": v} for k, v in workers_info.items()},
         "results": results,
         "lowp_accuracy": accuracy,
+        "lowp_task_accuracy": task_accuracy,
         "table_markdown": "\n".join(lines),
     }
     os.makedirs(os.path.dirname(os.path.abspath(a.results)), exist_ok=True)

@@ -9,6 +9,7 @@
                                    output logits [batch, 2])
     DIR/distilbert.int8.onnx       onnxruntime.quantization.quantize_dynamic of it (int8 weights)
     DIR/manifest.json              versions, times, and the export check (ORT vs PyTorch logits)
+    DIR/sst2-classifier[-quick]/   left alone here: classifier.py's fine-tuned MiniLM (own stamp)
 
     prepare.py [--dir DIR] [--force]
 
@@ -65,9 +66,12 @@ def main():
         if m.get("stamp") == st:
             print(json.dumps(m))
             return
-    if os.path.isdir(out):
-        shutil.rmtree(out)
-    os.makedirs(out)
+    # Everything but the fine-tuned classifiers (classifier.py's, with their own stamp: minutes to remake).
+    os.makedirs(out, exist_ok=True)
+    for name in os.listdir(out):
+        if not name.startswith("sst2-classifier"):
+            p = os.path.join(out, name)
+            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
 
     import numpy as np
     import onnx

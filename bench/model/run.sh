@@ -2,7 +2,8 @@
 # run.sh — the model benchmark: distilbert.c's forward pass (fp32, and --dtype bf16 / int8) against
 # PyTorch and ONNX Runtime (fp32, and int8 dynamic quantization: the peer of our int8) on the same
 # base-size DistilBERT checkpoint and the same inputs, 1 and 2 threads, pinned, interleaved,
-# medians, measured in one run; then the accuracy of bf16/int8 on MiniLM embeddings of real text.
+# medians, measured in one run; then the accuracy of bf16/int8 on MiniLM embeddings of real text and
+# on SST-2 dev with a MiniLM classifier fine-tuned once by distilbert finetune (bench/model/classifier.py).
 # Prints markdown tables and writes bench/results/model.json. See bench/model/bench.py for the method.
 #
 #   bench/model/run.sh [--quick]        (or: make bench, make -C bench model / model-quick)
@@ -47,6 +48,8 @@ fi
 
 # 2. The checkpoints, the ONNX export and its int8 quantization (kept between runs).
 "$PYTHON" "$HERE/prepare.py" --dir "$BUILD/bench/model" > /dev/null
+#    The fine-tuned classifier of the accuracy section (MiniLM on SST-2; skipped without MiniLM).
+"$PYTHON" "$HERE/classifier.py" prepare --cli "$BUILD/distilbert" --dir "$BUILD/bench/model" "${QUICK[@]}" > /dev/null
 
 # 3. Roof, then every implementation, interleaved.
 "$PYTHON" "$HERE/bench.py" --bench-model "$BUILD/bench/bench_model" --roof "$BUILD/bench/roof" \

@@ -31,10 +31,13 @@ static const char *const HELP =
 
 static const char *const EVAL_HELP =
     "usage: distilbert eval --task classify|ner|qa --model DIR --data FILE [--max-length N] [--batch-size N]\n"
+    "                       [--dtype fp32|bf16|int8] [--threads N]\n"
     "\n"
     "Prints the metrics as one JSON object: accuracy, f1 (binary) or macro_f1, mcc for classification;\n"
     "pearson, spearmanr, mse for regression; seqeval precision, recall, f1 (+ per type) for ner;\n"
-    "SQuAD v1.1 exact_match and f1 for qa. Data formats as for finetune.\n";
+    "SQuAD v1.1 exact_match and f1 for qa. Data formats as for finetune.\n"
+    "--dtype runs the encoder's Linear layers in that precision (as classify --dtype; default: as\n"
+    "the folder is stored), so the metrics are those of the reduced-precision model.\n";
 
 static int parse_task(const char *s, dbt_task *t) {
     if (!strcmp(s, "classify")) *t = DBT_TASK_CLASSIFY;
@@ -58,7 +61,7 @@ static int parse_float(const char *flag, const char *v, float *out) {
 enum {
     O_TASK = 256, O_MODEL, O_TRAIN, O_DEV, O_OUT, O_EPOCHS, O_LR, O_BS, O_ACC, O_MAXLEN, O_WARM, O_WD, O_CLIP,
     O_SEED, O_STEPS, O_STRIDE, O_LOG, O_EVAL, O_TEXT, O_PAIR, O_LABEL, O_REG, O_RESUME, O_TEACHER, O_ACE, O_ATASK,
-    O_TEMP, O_NOPROG, O_THREADS, O_DATA, O_HELP
+    O_TEMP, O_NOPROG, O_THREADS, O_DATA, O_DTYPE, O_HELP
 };
 
 static const struct option LONGOPTS[] = {
@@ -77,11 +80,12 @@ static const struct option LONGOPTS[] = {
     {"alpha-ce", required_argument, 0, O_ACE},     {"alpha-task", required_argument, 0, O_ATASK},
     {"temperature", required_argument, 0, O_TEMP}, {"no-progress", no_argument, 0, O_NOPROG},
     {"threads", required_argument, 0, O_THREADS},  {"data", required_argument, 0, O_DATA},
-    {"help", no_argument, 0, O_HELP},              {0, 0, 0, 0}};
+    {"dtype", required_argument, 0, O_DTYPE},      {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0}};
 
 /* Shared flag parsing; returns -1 to continue, or an exit status. */
 static int parse(int argc, char **argv, const char *cmd, const char *help, dbt_finetune_opts *o, const char **data,
-                 int *task_given) {
+                 const char **dtype, int *task_given) {
     long v;
     float f;
     int c;
@@ -109,6 +113,19 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, dbt_f
         case O_DEV: o->dev_path = optarg; break;
         case O_OUT: o->out_dir = optarg; break;
         case O_DATA: *data = optarg; break;
+        case O_DTYPE: {
+            dbt_compute_dtype d;
+            if (!dtype) { /* eval only: training runs in fp32 */
+                fprintf(stderr, "distilbert %s: --dtype is an eval option (training runs in fp32)\n", cmd);
+                return 2;
+            }
+            if (dbt_compute_dtype_parse(optarg, &d)) {
+                fprintf(stderr, "distilbert %s: unknown --dtype \"%s\" (fp32, bf16 or int8)\n", cmd, optarg);
+                return 2;
+            }
+            *dtype = optarg;
+            break;
+        }
         case O_EPOCHS: if (!cli_int("--epochs", optarg, 1, 100000, &v)) return 2; o->epochs = (int)v; break;
         case O_LR: if (!parse_float("--lr", optarg, &o->lr)) return 2; break;
         case O_BS: if (!cli_int("--batch-size", optarg, 1, 65536, &v)) return 2; o->batch_size = (int)v; break;
@@ -146,7 +163,7 @@ int cmd_finetune(int argc, char **argv) {
     dbt_finetune_opts o = dbt_finetune_opts_default(DBT_TASK_CLASSIFY);
     const char *data = NULL;
     int task_given = 0;
-    int r = parse(argc, argv, "finetune", HELP, &o, &data, &task_given);
+    int r = parse(argc, argv, "finetune", HELP, &o, &data, NULL, &task_given);
     if (r >= 0) return r;
     if (!o.model_dir || !o.train_path || !o.out_dir) return cli_fail("finetune", "--model, --train and --out are required");
     cli_keep_freed_memory();
@@ -156,13 +173,19 @@ int cmd_finetune(int argc, char **argv) {
 
 int cmd_eval(int argc, char **argv) {
     dbt_finetune_opts o = dbt_finetune_opts_default(DBT_TASK_CLASSIFY);
-    const char *data = NULL;
+    const char *data = NULL, *dtype = NULL;
     int task_given = 0;
-    int r = parse(argc, argv, "eval", EVAL_HELP, &o, &data, &task_given);
+    int r = parse(argc, argv, "eval", EVAL_HELP, &o, &data, &dtype, &task_given);
     if (r >= 0) return r;
     if (!o.model_dir || !data) return cli_fail("eval", "--model and --data are required");
+    dbt_model *m = dbt_model_load(o.model_dir, dbt_task_head(o.task));
+    if (!m) return cli_fail("eval", "%s", dbt_last_error());
+    if (!dbt_model_tokenizer(m)) { dbt_model_free(m); return cli_fail("eval", "%s has no tokenizer", o.model_dir); }
+    if (cli_apply_dtype("eval", m, dtype)) { dbt_model_free(m); return 1; }
     char *json = NULL;
-    if (dbt_evaluate(o.task, o.model_dir, data, &o, &json)) return cli_fail("eval", "%s", dbt_last_error());
+    r = dbt_evaluate_model(m, o.task, data, &o, &json);
+    dbt_model_free(m);
+    if (r) return cli_fail("eval", "%s", dbt_last_error());
     printf("%s\n", json);
     free(json);
     return 0;

@@ -324,3 +324,45 @@ char *dbt_config_to_json(const dbt_config *c, const char *architecture) {
     cJSON_Delete(j);
     return s;
 }
+
+char *dbt_tokenizer_config_for(const char *src, size_t len, dbt_arch arch) {
+    cJSON *j = src ? cJSON_ParseWithLength(src, len) : cJSON_CreateObject();
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        dbt_set_error("tokenizer_config.json is not a JSON object");
+        return NULL;
+    }
+    if (arch == DBT_ARCH_DISTILBERT) {
+        const char *names[] = {"input_ids", "attention_mask"};
+        cJSON *list = cJSON_CreateStringArray(names, 2);
+        if (!list || (cJSON_HasObjectItem(j, "model_input_names") ? !cJSON_ReplaceItemInObjectCaseSensitive(j, "model_input_names", list)
+                                                                   : !cJSON_AddItemToObject(j, "model_input_names", list))) {
+            cJSON_Delete(j);
+            dbt_set_error("out of memory");
+            return NULL;
+        }
+    }
+    char *out = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!out) dbt_set_error("out of memory");
+    return out;
+}
+
+int dbt_copy_tokenizer_config(const char *src_dir, const char *dst_dir, dbt_arch arch,
+                              int (*write)(const char *path, const void *data, size_t n)) {
+    char from[4096], to[4096];
+    if (!dbt_file_exists(dbt_path_join(from, sizeof from, src_dir, "tokenizer_config.json"))) return 0;
+    size_t n;
+    char *text = dbt_read_file(from, 1u << 24, &n);
+    if (!text) return -1;
+    char *out = dbt_tokenizer_config_for(text, n, arch);
+    free(text);
+    if (!out) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", dbt_last_error());
+        return dbt_set_error("%s: %s", from, msg);
+    }
+    int rc = write(dbt_path_join(to, sizeof to, dst_dir, "tokenizer_config.json"), out, strlen(out));
+    free(out);
+    return rc;
+}

@@ -39,5 +39,16 @@ char *dbt_config_to_json(const dbt_config *c, const char *architecture);
 /* Replaces the labels (n names, copied). */
 int dbt_config_set_labels(dbt_config *c, int n, const char *const *names);
 const char *dbt_activation_name(dbt_activation a);
+/* tokenizer_config.json text for a model of architecture `arch`, from the source folder's (src,
+ * may be NULL: then "{}"). DistilBERT takes no token_type_ids, but transformers' tokenizers pass
+ * them unless "model_input_names" says otherwise — and a BERT folder's "tokenizer_class":
+ * "BertTokenizer" makes them — so for DistilBERT the list is set to input_ids and
+ * attention_mask (what DistilBertTokenizer declares). BERT: the text is kept as it is.
+ * malloc'd, or NULL with the error set (src is not a JSON object, or out of memory). */
+char *dbt_tokenizer_config_for(const char *src, size_t len, dbt_arch arch);
+/* Writes dst_dir/tokenizer_config.json from src_dir's (if src_dir has one) as above; `write`
+ * is the caller's atomic writer. 0, or -1 with the error set. */
+int dbt_copy_tokenizer_config(const char *src_dir, const char *dst_dir, dbt_arch arch,
+                              int (*write)(const char *path, const void *data, size_t n));
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "../common/error.h"
 #include "../common/file.h"
+#include "../model/config.h"
 #include "../model/safetensors.h"
 #include "dist.h"
 
@@ -98,12 +99,14 @@ static int write_checkpoint(const dbt_model *m, const dbt_params *p, const char 
     free(cfg);
     if (rc) goto fail;
     if ((rc = write_weights(dbt_path_join(path, sizeof path, tmp, "model.safetensors"), p, p->data, ""))) goto fail;
-    static const char *const tok_files[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                                            "special_tokens_map.json", "modules.json", "sentence_bert_config.json"};
+    static const char *const tok_files[] = {"vocab.txt", "tokenizer.json", "special_tokens_map.json", "modules.json",
+                                            "sentence_bert_config.json"};
     for (size_t i = 0; src_dir && i < sizeof tok_files / sizeof tok_files[0]; i++)
         if (dbt_file_exists(dbt_path_join(from, sizeof from, src_dir, tok_files[i])) &&
             (rc = copy_file(from, dbt_path_join(path, sizeof path, tmp, tok_files[i]))))
             goto fail;
+    /* tokenizer_config.json: told that DistilBERT takes no token_type_ids (config.h) */
+    if (src_dir && (rc = dbt_copy_tokenizer_config(src_dir, tmp, m->cfg.arch, write_file_synced))) goto fail;
     if (opt) {
         if ((rc = write_weights(dbt_path_join(path, sizeof path, tmp, "optimizer.exp_avg.safetensors"), p, opt->m, "")) ||
             (rc = write_weights(dbt_path_join(path, sizeof path, tmp, "optimizer.exp_avg_sq.safetensors"), p, opt->v, "")))

@@ -70,7 +70,7 @@ int dbt_copy_file(const char *from, const char *to);
 
 /* Copies the tokenizer files of src_dir (vocab.txt, tokenizer.json, tokenizer_config.json,
  * special_tokens_map.json: those present) into dst_dir. */
-int dbt_copy_tokenizer_files(const char *src_dir, const char *dst_dir);
+int dbt_copy_tokenizer_files(const char *src_dir, const char *dst_dir, dbt_arch arch);
 
 /* The teacher as distillation uses it: frozen, with its MLM head when config.json names one
  * (…ForMaskedLM / …ForPreTraining), else the bare encoder. */

@@ -123,7 +123,7 @@ static int init_student(const dbt_distill_opts *o, const dbt_model *teacher, con
         fprintf(stderr, "%s\n", teacher->w.mlm_transform.w ? "" : " (the MLM head is new: the teacher has none)");
     }
     if (dbt_mlm_prepare_out(o->train.out_dir) || dbt_write_mlm_folder(o->train.out_dir, sc, &w) ||
-        dbt_copy_tokenizer_files(o->teacher_dir, o->train.out_dir))
+        dbt_copy_tokenizer_files(o->teacher_dir, o->train.out_dir, DBT_ARCH_DISTILBERT))
         goto done;
     rc = 0;
 done:

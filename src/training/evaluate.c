@@ -237,17 +237,24 @@ void dbt_eval_data_free(dbt_task task, dbt_eval_data *d) {
     else if (task == DBT_TASK_QA) dbt_qa_data_free(&d->qa);
 }
 
-int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, const dbt_finetune_opts *opts, char **json) {
+int dbt_evaluate_model(dbt_model *m, dbt_task task, const char *data_path, const dbt_finetune_opts *opts, char **json) {
     dbt_finetune_opts o = opts ? *opts : dbt_finetune_opts_default(task);
     *json = NULL;
-    dbt_model *m = dbt_model_load(model_dir, dbt_task_head(task));
-    if (!m) return -1;
-    if (!m->tok) { dbt_model_free(m); return dbt_set_error("%s has no tokenizer", model_dir); }
+    if (!m->tok) return dbt_set_error("the model has no tokenizer");
     dbt_eval_data d;
     int rc = dbt_eval_data_read(task, data_path, m, &o, &d);
     double main = 0;
     if (rc == 0) rc = dbt_eval_loaded(m, task, &d, &o, &main, json);
     dbt_eval_data_free(task, &d);
+    return rc;
+}
+
+int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, const dbt_finetune_opts *opts, char **json) {
+    *json = NULL;
+    dbt_model *m = dbt_model_load(model_dir, dbt_task_head(task));
+    if (!m) return -1;
+    if (!m->tok) { dbt_model_free(m); return dbt_set_error("%s has no tokenizer", model_dir); }
+    int rc = dbt_evaluate_model(m, task, data_path, opts, json);
     dbt_model_free(m);
     return rc;
 }

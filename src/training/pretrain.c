@@ -90,13 +90,15 @@ static int new_config(const dbt_pretrain_opts *o, const dbt_tokenizer *tok, dbt_
 static int write_tokenizer(const dbt_pretrain_opts *o, const dbt_config *c) {
     char path[4096], text[256];
     const char *out = o->train.out_dir;
-    if (!o->vocab_path && dbt_is_dir(o->tokenizer_path)) return dbt_copy_tokenizer_files(o->tokenizer_path, out);
+    if (!o->vocab_path && dbt_is_dir(o->tokenizer_path)) return dbt_copy_tokenizer_files(o->tokenizer_path, out, c->arch);
     if (dbt_copy_file(o->vocab_path ? o->vocab_path : o->tokenizer_path,
                       dbt_path_join(path, sizeof path, out, o->vocab_path ? "vocab.txt" : "tokenizer.json")))
         return -1;
-    int n = o->vocab_path ? snprintf(text, sizeof text, "{\n  \"do_lower_case\": %s,\n  \"model_max_length\": %d\n}\n",
-                                     o->cased ? "false" : "true", c->max_position_embeddings)
-                          : snprintf(text, sizeof text, "{\n  \"model_max_length\": %d\n}\n", c->max_position_embeddings);
+    /* DistilBERT takes no token_type_ids: say so, or transformers' tokenizer passes them */
+    const char *inputs = c->arch == DBT_ARCH_DISTILBERT ? ",\n  \"model_input_names\": [\"input_ids\", \"attention_mask\"]" : "";
+    int n = o->vocab_path ? snprintf(text, sizeof text, "{\n  \"do_lower_case\": %s,\n  \"model_max_length\": %d%s\n}\n",
+                                     o->cased ? "false" : "true", c->max_position_embeddings, inputs)
+                          : snprintf(text, sizeof text, "{\n  \"model_max_length\": %d%s\n}\n", c->max_position_embeddings, inputs);
     return dbt_write_file_atomic(dbt_path_join(path, sizeof path, out, "tokenizer_config.json"), text, (size_t)n);
 }
 
@@ -128,8 +130,16 @@ int dbt_pretrain(const dbt_pretrain_opts *o) {
     int made = 0; /* [dist] rank 0 prepares out_dir; the others wait for it, then read it */
     if (!resume && o->model_dir) {
         /* continue an existing model: its tokenizer files go with the checkpoints */
-        if (dbt_dist_rank() == 0)
-            made = dbt_mlm_prepare_out(o->train.out_dir) || dbt_copy_tokenizer_files(o->model_dir, o->train.out_dir) ? -1 : 0;
+        if (dbt_dist_rank() == 0) {
+            dbt_config mc;
+            char cfg_path[4096];
+            made = dbt_config_load(&mc, dbt_path_join(cfg_path, sizeof cfg_path, o->model_dir, "config.json"));
+            if (!made) {
+                made = dbt_mlm_prepare_out(o->train.out_dir) ||
+                       dbt_copy_tokenizer_files(o->model_dir, o->train.out_dir, mc.arch) ? -1 : 0;
+                dbt_config_free(&mc);
+            }
+        }
         start = o->model_dir;
     } else if (!resume && dbt_dist_rank() == 0) {
         made = create_model(o);

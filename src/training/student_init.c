@@ -242,13 +242,13 @@ int dbt_copy_file(const char *from, const char *to) {
     return rc;
 }
 
-int dbt_copy_tokenizer_files(const char *src_dir, const char *dst_dir) {
-    static const char *const files[] = {"vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
+int dbt_copy_tokenizer_files(const char *src_dir, const char *dst_dir, dbt_arch arch) {
+    static const char *const files[] = {"vocab.txt", "tokenizer.json", "special_tokens_map.json"};
     char from[4096], to[4096];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         if (dbt_file_exists(dbt_path_join(from, sizeof from, src_dir, files[i])) &&
             dbt_copy_file(from, dbt_path_join(to, sizeof to, dst_dir, files[i])))
             return -1;
     }
-    return 0;
+    return dbt_copy_tokenizer_config(src_dir, dst_dir, arch, dbt_write_file_atomic);
 }

