@@ -66,6 +66,9 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz_%)
 
 STATIC_LIB := $(BUILD)/libdistilbert.a
 SHARED_LIB := $(BUILD)/libdistilbert.so
+# The ABI's major version: programs linked against the library record this name, and install
+# keeps libdistilbert.so (the link-time name) as a link to it.
+SONAME := libdistilbert.so.0
 CLI := $(BUILD)/distilbert
 DEPS_STAMP := .deps-system.ok
 
@@ -93,7 +96,7 @@ $(STATIC_LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJ) $(MPI_STAMP)
-	$(CC) -shared -o $@ $(LIB_OBJ) $(LDFLAGS_ALL) $(LIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJ) $(LDFLAGS_ALL) $(LIBS)
 
 $(CLI): $(CLI_OBJ) $(STATIC_LIB) $(MPI_STAMP)
 	$(CC) -o $@ $(CLI_OBJ) $(STATIC_LIB) $(LDFLAGS_ALL) $(LIBS)
@@ -169,7 +172,8 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/distilbert
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libdistilbert.so
 	install -m 644 include/distilbert.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|'$$(sed -n 's/#define DBT_VERSION "\(.*\)"/\1/p' include/distilbert.h)'|' \
 	  -e 's|@MPI_LIBS@|$(MPI_LIBS)|' distilbert.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/distilbert.pc

@@ -76,8 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(n >= 1 && encs);
     for (int k = 0; k < n; k++) check(t, &encs[k], k, count_cps(text, alen), count_cps(pair, plen), &o);
     if (flags & 128) {
-        FUZZ_CHECK(dbt_encodings_pad(t, encs, n, 0) == 0);
+        /* to the longest, on either side, rounded up to a multiple of 8 or not */
+        dbt_pad_opts po = {0, flags & 2 ? 8 : 0, flags & 1};
+        FUZZ_CHECK(dbt_encodings_pad(t, encs, n, &po) == 0);
         for (int k = 1; k < n; k++) FUZZ_CHECK(encs[k].n == encs[0].n);
+        FUZZ_CHECK(!po.multiple_of || encs[0].n % 8 == 0);
     }
     char *s = dbt_decode(t, encs[0].ids, encs[0].n, flags & 4, flags & 8);
     FUZZ_CHECK(s != NULL);

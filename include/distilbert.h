@@ -97,9 +97,28 @@ int dbt_encode(const dbt_tokenizer *tok, const char *text, size_t text_len, cons
                size_t pair_len, const dbt_encode_opts *opts, dbt_encoding **out);
 void dbt_encodings_free(dbt_encoding *encs, int n);
 
-/* Pads each encoding to `length` (0: to the longest of the batch) with [PAD], type id 0,
- * mask 0, offsets (0,0), on the right. Returns 0, or -1 on allocation failure. */
-int dbt_encodings_pad(const dbt_tokenizer *tok, dbt_encoding *encs, int n, int length);
+/* How dbt_encodings_pad lays out a batch. */
+typedef struct {
+    int length;      /* pad to this length (longer encodings stay as they are); 0: to the longest */
+    int multiple_of; /* then round the length up to a multiple of this; 0: no rounding */
+    int left;        /* 1: padding goes before the tokens (padding_side "left") */
+} dbt_pad_opts;
+
+/* The defaults: to the longest, no rounding, on the right, unless tok (may be NULL) was loaded
+ * from a tokenizer.json whose "padding" says otherwise (Fixed length, direction,
+ * pad_to_multiple_of) or a tokenizer_config.json with "padding_side". */
+dbt_pad_opts dbt_pad_opts_default(const dbt_tokenizer *tok);
+
+/* 1 when tok's tokenizer.json enables padding, which the `tokenizers` library then applies to
+ * every encode (each text with its overflow windows is a batch); transformers' tokenizer(...)
+ * pads only when asked. */
+int dbt_tokenizer_pads_by_default(const dbt_tokenizer *tok);
+
+/* Pads encs[0..n) (each with its own windows, if the caller keeps them together) as opts says
+ * (NULL: dbt_pad_opts_default) with the pad id and pad type id of the tokenizer, attention and
+ * word ids marking the padding (mask 0, special-tokens mask 1, word and sequence id -1, offsets
+ * (0,0)). Returns 0, or -1 on allocation failure or a negative length. */
+int dbt_encodings_pad(const dbt_tokenizer *tok, dbt_encoding *encs, int n, const dbt_pad_opts *opts);
 
 /* Ids → text like HF's decode: WordPiece "##" joining, optional removal of special tokens and
  * clean_up_tokenization_spaces. Returns a malloc'd string, or NULL if an id is out of range. */

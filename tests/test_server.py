@@ -546,13 +546,16 @@ def test_load_64_clients_batched_beats_unbatched(dbt_bin):
     texts = ["request %d: %s" % (i, TEXTS[i % len(TEXTS)] * (1 + i % 3)) for i in range(n)]
     want = [r["embedding"] for r in cli_json(dbt_bin, ["embed", "--model", MINILM], texts)]
     results = {}
-    for name, args in [("batched", []), ("unbatched", ["--no-batching"])]:
+    # Under the sanitizers a run is about a second, short enough for the other core's noise to decide
+    # the comparison: there both modes run twice, interleaved, and each keeps its best throughput.
+    rounds = 2 if ASAN else 1
+    for name, args in [("batched", []), ("unbatched", ["--no-batching"])] * rounds:
         with Server(dbt_bin, MINILM, *args) as s:
             answers, lat, wall, errors = load(s, texts, 64)
             assert errors == [], errors[:5]
             exact = sum(close(a[0], w) for a, w in zip(answers, want))
             print(f"\n{name}: {exact}/{n} answers bit-identical to `distilbert embed`, all within {FLOAT_TOL}")
-            results[name] = report(name, lat, wall, n)
+            results[name] = max(results.get(name, 0), report(name, lat, wall, n))
             m = s.metrics()
             batches, inputs = metric(m, "dbt_batch_size_count"), metric(m, "dbt_batch_size_sum")
             print(f"{name}: {inputs:.0f} inputs in {batches:.0f} batches (mean {inputs / batches:.1f})")

@@ -381,6 +381,90 @@ def test_invalid_utf8_never_crashes(dbt_bin):
         assert p.returncode == 0 and not crashed(p), p.stderr.decode("utf-8", "replace")[-2000:]
 
 
+# ---- padding: tokenizer.json "padding" and tokenizer_config.json padding_side -----------------------
+
+PAD_FIELDS = FIELDS + ("attention_mask", "special_tokens_mask")
+
+
+def pad_window(e):
+    w = mtf.Oracle._window(e)
+    w.update(attention_mask=list(e.attention_mask), special_tokens_mask=list(e.special_tokens_mask))
+    return w
+
+
+def cli_windows(dbt_bin, args, lines):
+    """All fields of every window of every line: [[window, ...], ...]."""
+    p = run(dbt_bin, ["tokenize", "--word-ids", "--attention-mask"] + args,
+            "".join(x + "\n" for x in lines).encode("utf-8"))
+    assert p.returncode == 0 and not crashed(p), p.stderr.decode("utf-8", "replace")[-2000:]
+    out = []
+    for raw in p.stdout.decode("utf-8").splitlines():
+        j = json.loads(raw)
+        if j.get("window", 0) == 0:
+            out.append([])
+        out[-1].append({k: j[k] for k in PAD_FIELDS})
+    return out
+
+
+def padding_lines():
+    corpus = [x for x in mtf.read_corpus() if "\t" not in x]
+    return corpus[::4][:200] + ["", "a", "short one", "x " * 60]
+
+
+@live
+@pytest.mark.parametrize("case", ["fixed-left-multiple", "longest-right-windows", "multiple-right-type1"])
+def test_live_tokenizer_json_padding(dbt_bin, json_dir, tmp_path, tokenizer_report, case):
+    """A tokenizer.json whose "padding" is set: `tokenizers` pads every encode (each text with its
+    overflow windows); the CLI must make the same windows, padding included."""
+    from tokenizers import Tokenizer
+    model = "bert-base-uncased"
+    tk = Tokenizer.from_file(os.path.join(json_dir, model + ".tokenizer.json"))
+    extra = []
+    if case == "fixed-left-multiple":
+        tk.enable_padding(direction="left", length=40, pad_to_multiple_of=16, pad_id=0, pad_type_id=0)
+    elif case == "longest-right-windows":
+        tk.enable_padding()
+        tk.enable_truncation(24, stride=5)
+        extra = ["--max-length", "24", "--stride", "5"]
+    else:
+        tk.enable_padding(pad_to_multiple_of=8, pad_type_id=1)
+    path = str(tmp_path / "padded.tokenizer.json")
+    tk.save(path)
+    lines = padding_lines()
+    want = []
+    for x in lines:
+        e = tk.encode(x)
+        want.append([pad_window(e)] + ([pad_window(o) for o in e.overflowing] if extra else []))
+    got = cli_windows(dbt_bin, ["--tokenizer", path] + extra, lines)
+    bad = [describe(x, w, g) for x, w, g in zip(lines, want, got) if w != g]
+    tokenizer_report("padding", "tokenizer.json padding %s" % case, len(lines) - len(bad), len(lines), True)
+    assert len(got) == len(lines) and not bad, "\n".join(bad[:MAX_REPORTED])
+
+
+@live
+def test_live_padding_side_and_pad_to(dbt_bin, tmp_path, tokenizer_report):
+    """A model folder (vocab.txt + tokenizer_config.json with padding_side "left") and --pad-to N
+    against transformers' tokenizer(text, padding="max_length", max_length=N)."""
+    from transformers import BertTokenizerFast
+    model = "bert-base-uncased"
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    with open(mtf.vocab_file(model), "rb") as f:
+        (folder / "vocab.txt").write_bytes(f.read())
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "padding_side": "left"}))
+    hf = BertTokenizerFast.from_pretrained(str(folder))
+    assert hf.padding_side == "left"
+    lines = padding_lines()
+    want = []
+    for x in lines:
+        e = hf(x, padding="max_length", max_length=32, return_offsets_mapping=True).encodings[0]
+        want.append([pad_window(e)])
+    got = cli_windows(dbt_bin, ["--model", str(folder), "--pad-to", "32"], lines)
+    bad = [describe(x, w, g) for x, w, g in zip(lines, want, got) if w != g]
+    tokenizer_report("padding", "padding_side left, --pad-to 32", len(lines) - len(bad), len(lines), True)
+    assert len(got) == len(lines) and not bad, "\n".join(bad[:MAX_REPORTED])
+
+
 # ---- (e) errors ------------------------------------------------------------------------------------
 
 UNCASED = ["--vocab", os.path.join(ROOT, "data", "vocab", "bert-base-uncased", "vocab.txt")]

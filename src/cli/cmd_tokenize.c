@@ -25,7 +25,10 @@ static const char *const HELP =
     "                       previous one; every line then carries \"window\": k (0 = first)\n"
     "  --no-special-tokens  no [CLS]/[SEP]\n"
     "  --word-ids           add \"word_ids\" (null for special tokens)\n"
-    "  --attention-mask     add \"attention_mask\" and \"special_tokens_mask\"\n";
+    "  --attention-mask     add \"attention_mask\" and \"special_tokens_mask\"\n"
+    "  --pad-to N           pad each text (and its windows) to N tokens; 0: to its longest window.\n"
+    "                       The side and rounding come from the tokenizer's files; a tokenizer.json\n"
+    "                       with \"padding\" pads without this option, as the tokenizers library does\n";
 
 static void write_encoding(dbt_jw *w, const dbt_tokenizer *tok, const dbt_encoding *e, int window,
                            int word_ids, int masks) {
@@ -78,11 +81,12 @@ int cmd_tokenize(int argc, char **argv) {
         {"pair", no_argument, 0, 'p'},            {"max-length", required_argument, 0, 'L'},
         {"stride", required_argument, 0, 's'},    {"truncation", required_argument, 0, 'T'},
         {"no-special-tokens", no_argument, 0, 'N'}, {"word-ids", no_argument, 0, 'w'},
-        {"attention-mask", no_argument, 0, 'a'},  {"help", no_argument, 0, 'h'},
+        {"attention-mask", no_argument, 0, 'a'},  {"pad-to", required_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     cli_tokenizer_args ta = {0};
     int pair = 0, word_ids = 0, masks = 0, c;
-    long max_length = -1, stride = -1;
+    long max_length = -1, stride = -1, pad_to = -1;
     const char *truncation = NULL;
     int no_special = 0;
     optind = 1;
@@ -99,6 +103,7 @@ int cmd_tokenize(int argc, char **argv) {
         case 'N': no_special = 1; break;
         case 'w': word_ids = 1; break;
         case 'a': masks = 1; break;
+        case 'P': if (!cli_int("--pad-to", optarg, 0, 1 << 24, &pad_to)) return 2; break;
         case 'h': fputs(HELP, stdout); return 0;
         default: fputs(HELP, stderr); return 2;
         }
@@ -121,6 +126,10 @@ int cmd_tokenize(int argc, char **argv) {
         o.return_overflowing = 1;
     }
 
+    int pad = dbt_tokenizer_pads_by_default(tok) || pad_to >= 0;
+    dbt_pad_opts pad_opts = dbt_pad_opts_default(tok);
+    if (pad_to >= 0) pad_opts.length = (int)pad_to;
+
     char *line = NULL;
     size_t cap = 0;
     long len, lineno = 0;
@@ -141,6 +150,12 @@ int cmd_tokenize(int argc, char **argv) {
         dbt_encoding *encs;
         int n = dbt_encode(tok, line, alen, b, blen, &o, &encs);
         if (n < 0) { status = cli_fail("tokenize", "line %ld: %s", lineno, dbt_last_error()); break; }
+        /* a tokenizer.json with "padding" pads each text and its windows, as `tokenizers` does */
+        if (pad && dbt_encodings_pad(tok, encs, n, &pad_opts)) {
+            dbt_encodings_free(encs, n);
+            status = cli_fail("tokenize", "line %ld: %s", lineno, dbt_last_error());
+            break;
+        }
         dbt_jw_reset(&w);
         for (int k = 0; k < n; k++)
             write_encoding(&w, tok, &encs[k], o.return_overflowing ? k : -1, word_ids, masks);

@@ -531,29 +531,45 @@ void dbt_encodings_free(dbt_encoding *encs, int n) {
     free(encs);
 }
 
-int dbt_encodings_pad(const dbt_tokenizer *tok, dbt_encoding *encs, int n, int length) {
-    int32_t target = length;
-    if (target <= 0)
+dbt_pad_opts dbt_pad_opts_default(const dbt_tokenizer *tok) {
+    dbt_pad_opts o = {0, 0, 0};
+    return tok ? tok->pad_default : o;
+}
+
+int dbt_tokenizer_pads_by_default(const dbt_tokenizer *tok) { return tok && tok->pad_enabled; }
+
+int dbt_encodings_pad(const dbt_tokenizer *tok, dbt_encoding *encs, int n, const dbt_pad_opts *opts) {
+    dbt_pad_opts o = opts ? *opts : dbt_pad_opts_default(tok);
+    if (o.length < 0 || o.multiple_of < 0) return dbt_set_error("padding length must be >= 0");
+    int64_t target = o.length;
+    if (target == 0)
         for (int i = 0; i < n; i++)
             if (encs[i].n > target) target = encs[i].n;
+    if (o.multiple_of > 1 && target % o.multiple_of) target += o.multiple_of - target % o.multiple_of;
+    if (target > INT32_MAX / 2) return dbt_set_error("padding length %lld is too large", (long long)target);
     for (int i = 0; i < n; i++) {
         dbt_encoding *e = &encs[i];
         if (e->n >= target) continue;
-        dbt_encoding p = alloc_encoding(target);
+        dbt_encoding p = alloc_encoding((int32_t)target);
         if (!p.ids) return dbt_set_error("out of memory");
+        /* the tokens go at [at, at + e->n); the padding fills the rest */
+        int32_t pad = (int32_t)target - e->n, at = o.left ? pad : 0;
         size_t m = (size_t)e->n * sizeof(int32_t);
-        memcpy(p.ids, e->ids, m);
-        memcpy(p.type_ids, e->type_ids, m);
-        memcpy(p.attention_mask, e->attention_mask, m);
-        memcpy(p.special_tokens_mask, e->special_tokens_mask, m);
-        memcpy(p.word_ids, e->word_ids, m);
-        memcpy(p.sequence_ids, e->sequence_ids, m);
-        memcpy(p.offsets, e->offsets, 2 * m);
-        for (int32_t k = e->n; k < target; k++) {
+        memcpy(p.ids + at, e->ids, m);
+        memcpy(p.type_ids + at, e->type_ids, m);
+        memcpy(p.attention_mask + at, e->attention_mask, m);
+        memcpy(p.special_tokens_mask + at, e->special_tokens_mask, m);
+        memcpy(p.word_ids + at, e->word_ids, m);
+        memcpy(p.sequence_ids + at, e->sequence_ids, m);
+        memcpy(p.offsets + 2 * at, e->offsets, 2 * m);
+        for (int32_t k = 0; k < (int32_t)target; k++) {
+            if (k >= at && k < at + e->n) continue;
             p.ids[k] = tok->special.pad >= 0 ? tok->special.pad : 0;
             p.type_ids[k] = tok->pad_type_id;
+            p.attention_mask[k] = 0;
             p.special_tokens_mask[k] = 1;
             p.word_ids[k] = p.sequence_ids[k] = -1;
+            p.offsets[2 * k] = p.offsets[2 * k + 1] = 0;
         }
         free(e->ids);
         *e = p;

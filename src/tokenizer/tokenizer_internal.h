@@ -89,6 +89,11 @@ struct dbt_tokenizer {
 
     dbt_special_ids special;
     int32_t pad_type_id;
+    /* padding stored in tokenizer.json ("padding"), or padding_side of tokenizer_config.json:
+     * the defaults of dbt_pad_opts */
+    int pad_enabled;
+#define DBT_MAX_PAD_LENGTH (1 << 24)
+    dbt_pad_opts pad_default;
     int32_t model_max_length;
 };
 

@@ -1,5 +1,6 @@
 /* tokenizer_json.c — reading a Hugging Face tokenizer.json of the BERT family: BertNormalizer,
- * BertPreTokenizer, WordPiece, TemplateProcessing or BertProcessing, added tokens, truncation.
+ * BertPreTokenizer, WordPiece, TemplateProcessing or BertProcessing, added tokens, truncation,
+ * padding.
  * Components outside that family are refused with a message that names them. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -204,6 +205,40 @@ static int load_truncation(dbt_tokenizer *t, const cJSON *tr) {
     return 0;
 }
 
+/* "padding": {"strategy": "BatchLongest" | {"Fixed": n}, "direction": "Right" | "Left",
+ *             "pad_to_multiple_of": null | m, "pad_id", "pad_type_id", "pad_token"} or null.
+ * The pad token's string is the vocabulary's entry for pad_id (what the encodings carry). */
+static int load_padding(dbt_tokenizer *t, const cJSON *pad) {
+    if (!pad || cJSON_IsNull(pad)) return 0;
+    if (!cJSON_IsObject(pad)) return dbt_set_error("padding must be an object or null");
+    const cJSON *pi = get(pad, "pad_id"), *pt = get(pad, "pad_type_id"), *sg = get(pad, "strategy"),
+                *dir = get(pad, "direction"), *mult = get(pad, "pad_to_multiple_of");
+    if (cJSON_IsNumber(pi)) t->special.pad = num_i32(pi, -1);
+    if (cJSON_IsNumber(pt)) t->pad_type_id = num_i32(pt, 0);
+    if (t->special.pad >= t->n_vocab) t->special.pad = -1; /* not an id of the vocabulary */
+    if (cJSON_IsObject(sg)) {
+        const cJSON *fixed = get(sg, "Fixed");
+        if (!cJSON_IsNumber(fixed) || fixed->valuedouble < 0 || fixed->valuedouble > DBT_MAX_PAD_LENGTH)
+            return dbt_set_error("padding.strategy.Fixed must be a length from 0 to %d", DBT_MAX_PAD_LENGTH);
+        t->pad_default.length = (int)fixed->valuedouble;
+    } else if (sg && !(cJSON_IsString(sg) && strcmp(sg->valuestring, "BatchLongest") == 0)) {
+        return dbt_set_error("padding.strategy must be \"BatchLongest\" or {\"Fixed\": n}");
+    }
+    if (dir && !cJSON_IsNull(dir)) {
+        if (!cJSON_IsString(dir) || (strcmp(dir->valuestring, "Left") && strcmp(dir->valuestring, "Right")))
+            return dbt_set_error("padding.direction must be \"Left\" or \"Right\"");
+        t->pad_default.left = strcmp(dir->valuestring, "Left") == 0;
+    }
+    if (mult && !cJSON_IsNull(mult)) {
+        if (!cJSON_IsNumber(mult) || mult->valuedouble < 0 || mult->valuedouble > DBT_MAX_PAD_LENGTH)
+            return dbt_set_error("padding.pad_to_multiple_of must be null or a number from 0 to %d",
+                                 DBT_MAX_PAD_LENGTH);
+        t->pad_default.multiple_of = (int)mult->valuedouble;
+    }
+    t->pad_enabled = 1;
+    return 0;
+}
+
 static int32_t find_special(const dbt_tokenizer *t, const char *name) {
     for (int k = 0; k < t->n_added; k++)
         if (strcmp(t->added[k].content, name) == 0) return t->added[k].id;
@@ -234,14 +269,8 @@ dbt_tokenizer *dbt_tokenizer_from_json(const char *path, const dbt_tokenizer_opt
         load_pretokenizer(t, get(j, "pre_tokenizer")) || load_added(t, get(j, "added_tokens")) ||
         load_post(t, get(j, "post_processor")) || load_truncation(t, get(j, "truncation")))
         goto fail;
-    const cJSON *pad = get(j, "padding");
     t->special.pad = find_special(t, "[PAD]");
-    if (cJSON_IsObject(pad)) {
-        const cJSON *pi = get(pad, "pad_id"), *pt = get(pad, "pad_type_id");
-        if (cJSON_IsNumber(pi)) t->special.pad = num_i32(pi, -1);
-        if (cJSON_IsNumber(pt)) t->pad_type_id = num_i32(pt, 0);
-        if (t->special.pad >= t->n_vocab) t->special.pad = -1; /* not an id of the vocabulary */
-    }
+    if (load_padding(t, get(j, "padding"))) goto fail;
     t->special.unk = t->unk_id;
     t->special.cls = find_special(t, "[CLS]");
     t->special.sep = find_special(t, "[SEP]");

@@ -241,6 +241,16 @@ static cJSON *read_json(const char *path) {
     return j;
 }
 
+/* tokenizer_config.json's "padding_side" ("right" or "left"): where transformers puts padding. */
+static int padding_side(dbt_tokenizer *t, const cJSON *config) {
+    const cJSON *side = cJSON_GetObjectItemCaseSensitive(config, "padding_side");
+    if (!side || cJSON_IsNull(side)) return 0;
+    if (!cJSON_IsString(side) || (strcmp(side->valuestring, "left") && strcmp(side->valuestring, "right")))
+        return dbt_set_error("tokenizer_config.json: padding_side must be \"right\" or \"left\"");
+    t->pad_default.left = strcmp(side->valuestring, "left") == 0;
+    return 0;
+}
+
 dbt_tokenizer *dbt_tokenizer_load(const char *path, const dbt_tokenizer_opts *opts) {
     if (!path) { dbt_set_error("no tokenizer path given"); return NULL; }
     char buf[4096];
@@ -273,6 +283,11 @@ dbt_tokenizer *dbt_tokenizer_load(const char *path, const dbt_tokenizer_opts *op
             t = from_vocab_txt(buf, config, opts);
         } else {
             dbt_set_error("%s: no tokenizer.json or vocab.txt in this folder", path);
+        }
+        if (t && config && padding_side(t, config)) {
+            dbt_prefix_error("%s", path);
+            dbt_tokenizer_free(t);
+            t = NULL;
         }
         cJSON_Delete(config);
         return t;

@@ -190,12 +190,39 @@ static void test_padding(void **state) {
     assert_int_equal(dbt_encode(t, "a b c", 5, NULL, 0, NULL, &tmp), 1);
     e[1] = tmp[0];
     free(tmp);
-    assert_int_equal(dbt_encodings_pad(t, e, 2, 0), 0);
+    assert_int_equal(dbt_encodings_pad(t, e, 2, NULL), 0);
     assert_int_equal(e[0].n, 5);
     int32_t want[] = {2, 8, 3, 0, 0};
     expect_ids(&e[0], want, 5);
     assert_int_equal(e[0].attention_mask[2], 1);
     assert_int_equal(e[0].attention_mask[3], 0);
+    assert_int_equal(e[1].n, 5); /* the longest is left as it is */
+    dbt_encodings_free(e, 2);
+
+    e = calloc(2, sizeof *e);
+    assert_int_equal(dbt_encode(t, "a", 1, NULL, 0, NULL, &tmp), 1);
+    e[0] = tmp[0];
+    free(tmp);
+    assert_int_equal(dbt_encode(t, "a b c", 5, NULL, 0, NULL, &tmp), 1);
+    e[1] = tmp[0];
+    free(tmp);
+    /* on the left, to 6 rounded up to a multiple of 4 = 8: "a" gets 5 pads before [CLS] a [SEP] */
+    dbt_pad_opts left = {6, 4, 1};
+    assert_int_equal(dbt_encodings_pad(t, e, 2, &left), 0);
+    int32_t want_left[] = {0, 0, 0, 0, 0, 2, 8, 3};
+    assert_int_equal(e[0].n, 8);
+    expect_ids(&e[0], want_left, 8);
+    for (int k = 0; k < 8; k++) {
+        assert_int_equal(e[0].attention_mask[k], k >= 5);
+        assert_int_equal(e[0].special_tokens_mask[k], k != 6);
+        assert_int_equal(e[0].word_ids[k], k == 6 ? 0 : -1);
+    }
+    assert_int_equal(e[0].offsets[2 * 6], 0); /* "a" still spans [0,1) of its text */
+    assert_int_equal(e[0].offsets[2 * 6 + 1], 1);
+    int32_t want_b[] = {0, 0, 0, 2, 8, 9, 10, 3}; /* [CLS] a b c [SEP] = 5 tokens, 3 pads */
+    expect_ids(&e[1], want_b, 8);
+    dbt_pad_opts bad = {-1, 0, 0};
+    assert_int_equal(dbt_encodings_pad(t, e, 2, &bad), -1);
     dbt_encodings_free(e, 2);
     dbt_tokenizer_free(t);
 }
