@@ -4,6 +4,7 @@ Outputs must agree within 1e-4 absolute (logits of order 1)."""
 import gzip
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -32,7 +33,9 @@ def hf_model(folder):
     return getattr(tf, cfg.architectures[0]).from_pretrained(folder).eval(), cfg
 
 
-def hf_outputs(folder, texts, pairs=None):
+def hf_outputs(folder, texts, pairs=None, hidden=False):
+    """The oracle's outputs and each input's length. `hidden`: a model with a head also gives its
+    encoder's last hidden state (and the pooler output, where the head has a pooler)."""
     model, cfg = hf_model(folder)
     tok = tf.AutoTokenizer.from_pretrained(folder)
     enc = tok(texts, pairs, padding=True, truncation=True, max_length=cfg.max_position_embeddings,
@@ -40,7 +43,12 @@ def hf_outputs(folder, texts, pairs=None):
     if cfg.model_type == "distilbert":
         enc.pop("token_type_ids", None)
     with torch.no_grad():
-        out = model(**enc)
+        out = model(**enc, output_hidden_states=hidden)
+        if hidden and out.get("last_hidden_state") is None:
+            out["last_hidden_state"] = out.hidden_states[-1]
+            pooler = getattr(getattr(model, "bert", None), "pooler", None)
+            if pooler is not None:
+                out["pooler_output"] = pooler(out.hidden_states[-1])
     return out, enc["attention_mask"].sum(1).tolist()
 
 
@@ -199,6 +207,29 @@ def test_embed_mean_pooling(dbt_bin, tiny_models):
     got = [json.loads(l)["embedding"] for l in run_cli(dbt_bin, ["embed", "--model", folder, "--pooling", "cls"], "\n".join(TEXTS) + "\n").stdout.splitlines()]
     for i in range(len(TEXTS)):
         assert np.abs(np.array(got[i]) - ref.last_hidden_state[i, 0].numpy()).max() < TOL
+    # --raw adds a task's logits; an embedding has none, so the output stays as it is, as the help says
+    plain, raw = (run_cli(dbt_bin, ["embed", "--model", folder] + a, "\n".join(TEXTS) + "\n").stdout for a in ([], ["--raw"]))
+    assert raw == plain
+    help_raw = next(l for l in run_cli(dbt_bin, ["embed", "--help"]).stdout.splitlines() if "--raw" in l)
+    assert "no effect" in help_raw, help_raw
+
+
+def test_fill_mask_warns_once_per_truncated_input(dbt_bin, tiny_models):
+    """Each truncated input is warned about once, by its number in the whole input (from 0), also
+    when an input that fails makes its batch run again input by input, and across batches."""
+    folder = tiny_models["bert-mlm"]
+    long = " ".join(["word"] * 200)  # past the tiny models' 128 positions
+    texts = ["a [MASK] b", f"{long} [MASK]", "c [MASK]", long, f"[MASK] {long}"]
+    # 1 loses its mask to truncation and 3 has none: errors; 4 is truncated and keeps its mask
+    warned = [f"distilbert fill-mask: input {i} is longer than 128 tokens and was truncated" for i in (1, 3, 4)]
+    for args, stdin in [([], "\n".join(texts) + "\n"), (["--batch-size", "2"], "\n".join(texts) + "\n"), (texts, "")]:
+        p = run_cli(dbt_bin, ["fill-mask", "--model", folder, "--top-k", "1"] + args, stdin, check=False)
+        assert p.returncode == 1, p.stderr
+        out = [json.loads(l) for l in p.stdout.splitlines()]
+        assert [o["error"].split(":")[0] if isinstance(o, dict) else "ok" for o in out] == \
+            ["ok", "input 1", "ok", "input 3", "ok"], out
+        assert [l for l in p.stderr.splitlines() if "truncated" in l] == warned, p.stderr
+        assert p.stderr.count("no mask token") == 2, p.stderr
 
 
 def minilm_dir():
@@ -224,6 +255,8 @@ def test_minilm_real_checkpoint(dbt_bin):
 # ---- bad checkpoints: a clear error, a non-zero exit, never a crash ----------------------------
 
 def corrupt(folder, how):
+    """Damages the checkpoint in `folder` as `how` says; returns strings (tensor names) that the
+    error must name besides BAD[how]."""
     st = os.path.join(folder, "model.safetensors")
     raw = open(st, "rb").read()
     hlen = int.from_bytes(raw[:8], "little")
@@ -258,10 +291,12 @@ def corrupt(folder, how):
         t = next(n for n in names if n.endswith("word_embeddings.weight"))
         header[t]["shape"] = [header[t]["shape"][1], header[t]["shape"][0]]
         rewrite(header)
-    elif how == "missing-tensor":
-        t = next(n for n in names if "layer.1." in n)
-        del header[t]
+    elif how == "missing-tensor":  # every missing name is reported, not just the first
+        gone = [n for n in names if "layer.1." in n][:2]
+        for t in gone:
+            del header[t]
         rewrite(header)
+        return gone
     elif how == "config-missing-model-type":
         cfg = json.load(open(os.path.join(folder, "config.json")))
         del cfg["model_type"]
@@ -281,36 +316,151 @@ def corrupt(folder, how):
             os.remove(os.path.join(folder, f))
     elif how == "pytorch-bin-only":
         os.rename(st, os.path.join(folder, "pytorch_model.bin"))
+    elif how == "config-missing-hidden-size":  # takes BertConfig's default, 768, as transformers does
+        cfg = json.load(open(os.path.join(folder, "config.json")))
+        del cfg["hidden_size"]
+        json.dump(cfg, open(os.path.join(folder, "config.json"), "w"))
+    return []
 
 
 BAD = {
     "truncated": "outside the file", "tiny-file": "truncated", "huge-header": "header length",
     "bad-json-header": "not a JSON object", "offsets-out-of-range": "data_offsets outside",
     "overlapping": "overlap", "wrong-dtype": "dtype I32", "wrong-shape": "has shape",
-    "missing-tensor": "missing tensor", "config-missing-model-type": "model_type",
+    "missing-tensor": "the checkpoint is missing 2 tensors the config needs", "config-missing-model-type": "model_type",
     "config-broken-json": "not a JSON object", "config-bad-heads": "not a multiple",
-    "vocab-size-mismatch": "vocab_size", "empty-folder": "config.json", "pytorch-bin-only": "convert",
+    "vocab-size-mismatch": "has shape [30522, 32], the config implies [1000, 32] (vocab_size × hidden_size)",
+    "config-missing-hidden-size": "has shape [30522, 32], the config implies [30522, 768] (vocab_size × hidden_size)",
+    "empty-folder": "config.json", "pytorch-bin-only": "convert",
 }
+
+
+def bad_run(dbt_bin, tmp_path, folder):
+    """Runs classify on a bad folder: it must fail cleanly. Returns its stderr with the temp path
+    taken out (pytest names that after the test case, so it would match the case's words)."""
+    p = run_cli(dbt_bin, ["classify", "--model", folder], "hello\n", check=False)
+    assert p.returncode == 1, (p.returncode, p.stderr)  # not a signal, not a crash
+    return p.stderr.replace(str(tmp_path), "<tmp>")
 
 
 @pytest.mark.parametrize("how", sorted(BAD))
 def test_bad_checkpoint(dbt_bin, tmp_path, how):
     folder = make_models.make(str(tmp_path / "m"), "bert", "seq-cls", "tiny", seed=1)
-    corrupt(folder, how)
-    p = run_cli(dbt_bin, ["classify", "--model", folder], "hello\n", check=False)
-    assert p.returncode == 1, (p.returncode, p.stderr)  # not a signal, not a crash
-    assert BAD[how] in p.stderr, p.stderr
+    names = corrupt(folder, how)
+    err = bad_run(dbt_bin, tmp_path, folder)
+    assert BAD[how] in err, err
+    assert all(n in err for n in names), (names, err)
+
+
+def test_bad_checkpoint_many_missing_tensors(dbt_bin, tmp_path):
+    """A checkpoint of a smaller model: one line with the count and the first names, not hundreds."""
+    folder = make_models.make(str(tmp_path / "m"), "distilbert", "seq-cls", "tiny", seed=1)
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    cfg["n_layers"] = 6  # the file has 2 layers: 4 × 16 tensors are missing
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"))
+    err = bad_run(dbt_bin, tmp_path, folder)
+    assert "the checkpoint is missing 64 tensors the config needs: distilbert.transformer.layer.2.attention.q_lin.weight, " in err, err
+    assert err.rstrip().endswith("... and 54 more") and err.count("\n") == 1, err
+
+
+def test_bad_checkpoint_tokenizer_past_vocab_size(dbt_bin, tmp_path):
+    """A tokenizer with more tokens than the model's vocab_size: transformers loads it and fails
+    at the first id past the embedding table; we refuse it at load, saying why."""
+    folder = make_models.make(str(tmp_path / "m"), "bert", "seq-cls", "tiny", seed=1, extra={"vocab_size": 1000})
+    model, _ = hf_model(folder)
+    tok = tf.AutoTokenizer.from_pretrained(folder)
+    with pytest.raises(IndexError):
+        model(**tok(["hello"], return_tensors="pt"))  # "hello" is id 7592
+    err = bad_run(dbt_bin, tmp_path, folder)
+    assert "the tokenizer has 30522 tokens but the model's vocab_size is 1000" in err, err
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_bad_checkpoint_config_missing_size(dbt_bin, tmp_path, kind):
+    """A size key left out takes transformers' default (768), which these weights contradict:
+    transformers fails with a size mismatch, and so do we, naming the key."""
+    key = "dim" if kind == "distilbert" else "hidden_size"
+    folder = make_models.make(str(tmp_path / "m"), kind, "seq-cls", "tiny", seed=1)
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    del cfg[key]
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        hf_model(folder)
+    err = bad_run(dbt_bin, tmp_path, folder)
+    assert f"has shape [30522, 32], the config implies [30522, 768] (vocab_size × {key})" in err, err
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_config_missing_keys_take_the_defaults(dbt_bin, tmp_path, kind):
+    """Keys left out of config.json take the config class's defaults, as in transformers: with
+    the defaults the weights were made with, the model loads and agrees."""
+    keys = {"distilbert": ["activation", "initializer_range", "sinusoidal_pos_embds", "pad_token_id", "qa_dropout"],
+            "bert": ["hidden_act", "layer_norm_eps", "type_vocab_size", "initializer_range", "pad_token_id",
+                     "position_embedding_type", "max_position_embeddings"]}[kind]
+    folder = make_models.make(str(tmp_path / "m"), kind, "token-cls", "tiny", seed=5,
+                              extra={} if kind == "distilbert" else {"max_position_embeddings": 512})
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    default = (tf.DistilBertConfig if kind == "distilbert" else tf.BertConfig)()
+    for k in keys:
+        assert getattr(default, k) == cfg.pop(k), k  # else this would not be the default's test
+    json.dump(cfg, open(os.path.join(folder, "config.json"), "w"))
+    ref, lengths = hf_outputs(folder, TEXTS)
+    got, p = c_outputs(dbt_bin, folder, TEXTS)
+    assert p.stderr == ""  # every tensor bound: none unused, none missing
+    d = max_diffs(ref, lengths, got)
+    assert d and all(v < TOL for v in d.values()), d
+
+
+def test_unexpected_tensors_are_reported_and_ignored(dbt_bin, tiny_models, tmp_path):
+    """Tensors the model does not use, as transformers: a warning that names them, the same
+    outputs; many of them make one line, not a flood."""
+    from safetensors.numpy import load_file, save_file
+    base = tiny_models["bert-seq-cls"]
+    texts = "\n".join(CLS_TEXTS) + "\n"
+    want = run_cli(dbt_bin, ["classify", "--model", base, "--raw"], texts)
+    assert want.stderr == ""
+    for n_extra in (1, 25):
+        folder = str(tmp_path / f"m{n_extra}")
+        shutil.copytree(base, folder)
+        weights = load_file(os.path.join(folder, "model.safetensors"))
+        for i in range(n_extra):
+            weights[f"bert.extra_{i:02d}.weight"] = np.zeros(3, np.float32)
+        save_file(weights, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
+        got = run_cli(dbt_bin, ["classify", "--model", folder, "--raw"], texts)
+        assert got.stdout == want.stdout
+        if n_extra == 1:
+            assert got.stderr == "the checkpoint has 1 tensor the model does not use: bert.extra_00.weight\n", got.stderr
+        else:
+            assert got.stderr.count("\n") == 1, got.stderr
+            assert got.stderr.startswith("the checkpoint has 25 tensors the model does not use: bert.extra_00.weight, "), got.stderr
+            assert "bert.extra_09.weight, ... and 15 more\n" in got.stderr and "extra_10" not in got.stderr, got.stderr
 
 
 # ---- base size: the slower tier -----------------------------------------------------------------
 
+LONG = " ".join(["long"] * 600)  # past 512 tokens: truncated
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["distilbert", "bert"])
-def test_base_size(dbt_bin, tmp_path_factory, kind):
-    folder = make_models.make(str(tmp_path_factory.mktemp("base") / kind), kind, "seq-cls", "base", seed=11)
-    texts = TEXTS + [" ".join(["long"] * 600)]
-    ref, lengths = hf_outputs(folder, texts)
-    got, _ = c_outputs(dbt_bin, folder, texts)
-    d = max_diffs(ref, lengths, got)
-    print(kind, "base", {k: float(f"{v:.3g}") for k, v in d.items()})
+@pytest.mark.parametrize("name", [f"{k}-{h}" for k in ["distilbert", "bert"] for h in make_models.HEADS])
+def test_base_size(dbt_bin, tmp_path, name):
+    """Base size (DistilBERT 6 × 768 × 3072, BERT 12 × 768 × 3072), every head: mixed lengths with a
+    text past 512 tokens, and pairs (one truncated longest-first); the last hidden state, the
+    pooler output where the model has a pooler, and the head's logits."""
+    kind, head = name.split("-", 1)
+    folder = make_models.make(str(tmp_path / name), kind, head, "base", seed=11)
+    pairs = PAIRS + [("who said it?", LONG)]
+    d = {}
+    try:
+        for texts, second in [(TEXTS + [LONG], None), ([a for a, _ in pairs], [b for _, b in pairs])]:
+            ref, lengths = hf_outputs(folder, texts, second, hidden=True)
+            got, _ = c_outputs(dbt_bin, folder, texts, second, extra=["--batch-size", "4"])
+            assert max(lengths) == 512
+            for k, v in max_diffs(ref, lengths, got).items():
+                d[k] = max(d.get(k, 0), v)
+    finally:
+        shutil.rmtree(folder)  # 270-440 MB each
+    print(name, "base", {k: float(f"{v:.3g}") for k, v in d.items()})
+    assert set(d) == {"hidden"} | ({"pooler"} if name in ("bert-none", "bert-seq-cls") else set()) | \
+        (set() if head == "none" else {"logits"}), d
     assert all(v < TOL for v in d.values()), d

@@ -8,7 +8,39 @@
 #include "../common/json_writer.h"
 #include "cli.h"
 
-static void log_to_stderr(const char *msg, void *cmd) { fprintf(stderr, "distilbert %s: %s\n", (const char *)cmd, msg); }
+/* The library numbers inputs within one dbt_pipeline_run call ("input 2 is longer than ..."); the
+ * user numbers them in the whole stream (from 0, as the library does). `first` is the stream
+ * number of the call's first input, and messages are renumbered with it. A batch with one bad
+ * input runs again input by input, which would warn again about each truncated input: `warned`
+ * is the last input a warning named, and the library warns about its inputs in order, so a
+ * warning that names no later input was printed already. */
+typedef struct {
+    const char *cmd;
+    long first;
+    long warned; /* -1: none yet */
+} log_ctx;
+
+/* msg with a leading "input N" made "input first+N", into buf; *input gets first+N (-1: none). */
+static const char *renumber(const char *msg, long first, long *input, char *buf, size_t cap) {
+    int i, used = 0;
+    *input = -1;
+    if (sscanf(msg, "input %d%n", &i, &used) != 1 || used == 0) return msg;
+    *input = first + i;
+    snprintf(buf, cap, "input %ld%s", *input, msg + used);
+    return buf;
+}
+
+static void log_to_stderr(const char *msg, void *ud) {
+    log_ctx *lc = ud;
+    char buf[1100];
+    long input;
+    msg = renumber(msg, lc->first, &input, buf, sizeof buf);
+    if (input >= 0) {
+        if (input <= lc->warned) return;
+        lc->warned = input;
+    }
+    fprintf(stderr, "distilbert %s: %s\n", lc->cmd, msg);
+}
 
 /* Fills in->text / in->text_pair from one input line. JSON object lines are records with
  * "text" (or "inputs"/"question") and optional "text_pair" (or "context"). Strings are copied
@@ -61,14 +93,16 @@ static int parse_line(const char *line, cli_input_mode mode, dbt_input *in, char
     return 0;
 }
 
-/* Runs one batch; on failure retries input by input so that only the bad ones get an error. */
-static int run_batch(const char *cmd, dbt_model *m, dbt_task task, const dbt_pipeline_opts *o, dbt_input *in,
-                     char **errors, int n) {
+/* Runs one batch, inputs first .. first+n-1 of the stream; on failure retries input by input so
+ * that only the bad ones get an error. */
+static int run_batch(const char *cmd, log_ctx *lc, long first, dbt_model *m, dbt_task task,
+                     const dbt_pipeline_opts *o, dbt_input *in, char **errors, int n) {
     int status = 0;
     char **out = calloc((size_t)n, sizeof *out);
     if (!out) return cli_fail(cmd, "out of memory");
     int any_error = 0;
     for (int i = 0; i < n; i++) any_error |= errors[i] != NULL;
+    lc->first = first;
     int ok_all = !any_error && dbt_pipeline_run(m, task, in, n, o, out) == 0;
     for (int i = 0; i < n; i++) {
         if (errors[i]) { /* could not even be parsed */
@@ -82,6 +116,7 @@ static int run_batch(const char *cmd, dbt_model *m, dbt_task task, const dbt_pip
             continue;
         }
         char *one = NULL;
+        lc->first = first + i;
         if (ok_all) one = out[i];
         else if (dbt_pipeline_run(m, task, &in[i], 1, o, &one) != 0) one = NULL;
         if (one) {
@@ -89,7 +124,9 @@ static int run_batch(const char *cmd, dbt_model *m, dbt_task task, const dbt_pip
             fputc('\n', stdout);
             free(one);
         } else {
-            const char *e = dbt_last_error();
+            char buf[1100];
+            long input;
+            const char *e = renumber(dbt_last_error(), first + i, &input, buf, sizeof buf);
             dbt_jw w = {0};
             dbt_jw_lit(&w, "{\"error\":");
             dbt_jw_str(&w, e, strlen(e));
@@ -108,7 +145,6 @@ static int run_batch(const char *cmd, dbt_model *m, dbt_task task, const dbt_pip
 int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
     if (!a->model) return cli_fail(cmd, "--model DIR is required");
     if (a->threads) dbt_set_num_threads(a->threads);
-    dbt_set_log(log_to_stderr, (void *)cmd);
     dbt_model *m = dbt_model_load(a->model, dbt_task_head(a->task));
     if (!m) return cli_fail(cmd, "%s", dbt_last_error());
     cli_print_warnings(m);
@@ -122,6 +158,8 @@ int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
     char **owned = calloc((size_t)bs, sizeof *owned), **errors = calloc((size_t)bs, sizeof *errors);
     int status = 0, n = 0;
     if (!in || !owned || !errors) { dbt_model_free(m); return cli_fail(cmd, "out of memory"); }
+    log_ctx lc = {cmd, 0, -1};
+    dbt_set_log(log_to_stderr, &lc);
 
     if (a->n_texts > 0 || a->question) { /* inputs from the command line */
         int total = a->question ? 1 : a->n_texts;
@@ -130,7 +168,7 @@ int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
             in[0].text = a->question ? a->question : a->texts[i];
             in[0].text_pair = a->question ? a->context : NULL;
             if (a->task == DBT_TASK_QA && !in[0].text_pair) { status = cli_fail(cmd, "--question needs --context"); break; }
-            status |= run_batch(cmd, m, a->task, &a->opts, in, errors, 1);
+            status |= run_batch(cmd, &lc, i, m, a->task, &a->opts, in, errors, 1);
         }
     } else {
         char *line = NULL, err[256];
@@ -159,9 +197,11 @@ int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
                  * pipeline the rest; a batch with such an input runs line by line to keep order */
                 int any_error = 0;
                 for (int i = 0; i < n; i++) any_error |= errors[i] != NULL;
-                if (!any_error) status |= run_batch(cmd, m, a->task, &a->opts, in, errors, n);
+                long first = lineno - n; /* the stream number of in[0] */
+                if (!any_error) status |= run_batch(cmd, &lc, first, m, a->task, &a->opts, in, errors, n);
                 else
-                    for (int i = 0; i < n; i++) status |= run_batch(cmd, m, a->task, &a->opts, &in[i], &errors[i], 1);
+                    for (int i = 0; i < n; i++)
+                        status |= run_batch(cmd, &lc, first + i, m, a->task, &a->opts, &in[i], &errors[i], 1);
                 for (int i = 0; i < n; i++) {
                     free(owned[i]);
                     owned[i] = NULL;
@@ -178,6 +218,7 @@ int cli_pipeline(const char *cmd, const cli_pipeline_args *a) {
     free(owned);
     free(errors);
     dbt_model_free(m);
+    dbt_set_log(NULL, NULL); /* lc is going away */
     return status;
 }
 

@@ -15,7 +15,7 @@ static const char *const HELP =
     "  --pooling P        mean | cls | max (overrides the folder's pooling config)\n"
     "  --normalize        L2-normalize;  --no-normalize: do not\n"
     "  --max-length N     truncate to N tokens (default: the model's limit)\n"
-    "  --raw              wrap as {\"result\": ..., \"logits\": [...]}\n"
+    "  --raw              no effect: an embedding has no logits to add (the output stays {\"embedding\"})\n"
     "  --batch-size N     sequences per forward pass (default 32)\n"
     "  --dtype T          fp32 | bf16 | int8: precision of the encoder's Linear layers (default: the\n"
     "                     folder's: fp32, or int8 for a `distilbert quantize` folder)\n"

@@ -72,6 +72,10 @@ struct dbt_model {
      * does (normal(0, initializer_range) weights, zero biases), seeded */
     int init_head;
     uint64_t init_seed;
+    /* while loading: how many tensors the config needs and the checkpoint lacks, and the first
+     * names (model_load.c), so that all are reported together */
+    int n_missing;
+    char *missing;
     dbt_compute_dtype dtype;   /* of the encoder's Linear layers (dbt_model_set_dtype) */
     /* dbt_model_forward's reusable state (forward.c). The activation arena grows to the largest
      * batch seen; a call that finds it in use (arena_busy) by a concurrent call allocates its

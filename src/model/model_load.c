@@ -26,7 +26,7 @@ static void *own(dbt_model *m, size_t bytes) {
 }
 
 static void warn(dbt_model *m, const char *fmt, ...) {
-    char line[1024];
+    char line[4096];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -57,6 +57,36 @@ static float half_to_float(uint16_t h) {
     return f;
 }
 
+/* Lists of tensor names in a message: the first NAMES_SHOWN, then how many more. A checkpoint of
+ * another model can miss (or add) hundreds of tensors; the count and the first few names are what
+ * a reader can use, on one line. */
+enum { NAMES_SHOWN = 10 };
+
+static void list_name(char **list, int *n, const char *name) {
+    if ((*n)++ >= NAMES_SHOWN) return;
+    size_t old = *list ? strlen(*list) : 0;
+    char *l = realloc(*list, old + strlen(name) + 3);
+    if (!l) return; /* the count stays right; the list is for reading */
+    snprintf(l + old, strlen(name) + 3, "%s%s", old ? ", " : "", name);
+    *list = l;
+}
+
+/* ", ... and K more" when n names did not all fit the list, else "". */
+static const char *list_rest(char *buf, size_t cap, int n) {
+    if (n <= NAMES_SHOWN) return "";
+    snprintf(buf, cap, ", ... and %d more", n - NAMES_SHOWN);
+    return buf;
+}
+
+/* A size the config implies, and the config key it comes from (NULL: fixed by the architecture),
+ * so that a shape error names the key that disagrees with the file. */
+typedef struct {
+    int64_t n;
+    const char *key;
+} cfg_size;
+
+static const cfg_size NO_SIZE = {0, NULL}; /* the second size of a 1-D tensor */
+
 /* Finds `name` as transformers would: with the base model's prefix or bare, and for LayerNorms
  * also under the TF-era gamma/beta spellings. */
 static dbt_st_tensor *find_tensor(dbt_model *m, const char *name) {
@@ -80,41 +110,62 @@ static dbt_st_tensor *find_tensor(dbt_model *m, const char *name) {
     return t;
 }
 
-/* The tensor `name` as F32, or NULL (error set) when it is missing, misshapen or of a type
- * that is not a float. `optional`: missing is not an error (returns NULL, error untouched). */
-static float *tensor(dbt_model *m, const char *name, int optional, int ndim, int64_t d0, int64_t d1) {
+/* Notes a missing tensor under the name this checkpoint would give it: the base model's tensors
+ * (embeddings, encoder / transformer, pooler) carry "distilbert." or "bert." in a checkpoint
+ * saved with a head and nothing in a bare model's; a head's own tensors never do. */
+static void note_missing(dbt_model *m, const char *name) {
+    const char *prefix = m->cfg.arch == DBT_ARCH_DISTILBERT ? "distilbert." : "bert.";
+    static const char *const base[] = {"embeddings.", "encoder.", "transformer.", "pooler."};
+    int in_base = 0, prefixed = 0;
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) in_base |= !strncmp(name, base[i], strlen(base[i]));
+    for (int i = 0; i < m->st.n_tensors && in_base && !prefixed; i++)
+        prefixed = !strncmp(m->st.tensors[i].name, prefix, strlen(prefix));
+    char full[320];
+    snprintf(full, sizeof full, "%s%s", prefixed ? prefix : "", name);
+    list_name(&m->missing, &m->n_missing, full);
+}
+
+/* Sets *out to the tensor `name` as F32. One that is missing leaves *out NULL and is noted in
+ * m->missing, so that binding goes on and every missing name is reported at once (as
+ * transformers lists its missing keys); `optional`: missing is expected, and not noted.
+ * Returns -1 (error set) only for a tensor that is there but unusable: misshapen, or of a type
+ * that is not a float. */
+static int tensor(dbt_model *m, float **out, const char *name, int optional, int ndim, cfg_size d0, cfg_size d1) {
+    *out = NULL;
     dbt_st_tensor *t = find_tensor(m, name);
     if (!t) {
-        if (!optional)
-            dbt_set_error("missing tensor \"%s%s\" (or \"%s\")",
-                          m->cfg.arch == DBT_ARCH_DISTILBERT ? "distilbert." : "bert.", name, name);
-        return NULL;
+        if (!optional) note_missing(m, name);
+        return 0;
     }
-    if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
-        char got[96] = "";
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
-        if (ndim == 2)
-            dbt_set_error("tensor \"%s\" has shape [%s], the config implies [%lld, %lld]", t->name, got,
-                          (long long)d0, (long long)d1);
-        else
-            dbt_set_error("tensor \"%s\" has shape [%s], the config implies [%lld]", t->name, got, (long long)d0);
-        return NULL;
+    if (t->ndim != ndim || t->shape[0] != d0.n || (ndim == 2 && t->shape[1] != d1.n)) {
+        char got[96] = "", want[64] = "", keys[96] = "";
+        const cfg_size *d[2] = {&d0, &d1};
+        for (int k = 0; k < t->ndim; k++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", k ? ", " : "", (long long)t->shape[k]);
+        for (int k = 0; k < ndim; k++) {
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", k ? ", " : "", (long long)d[k]->n);
+            if (d[k]->key) snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%s", k ? " × " : "", d[k]->key);
+            else snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%lld", k ? " × " : "", (long long)d[k]->n);
+        }
+        return dbt_set_error("tensor \"%s\" has shape [%s], the config implies [%s] (%s)", t->name, got, want, keys);
     }
     t->used = 1;
-    if (t->dtype == DBT_DT_F32 && ((uintptr_t)t->data & 3) == 0) return (float *)t->data;
-    float *out = own(m, (size_t)t->numel * sizeof(float));
-    if (!out) { dbt_set_error("out of memory"); return NULL; }
+    if (t->dtype == DBT_DT_F32 && ((uintptr_t)t->data & 3) == 0) {
+        *out = (float *)t->data;
+        return 0;
+    }
+    float *f = own(m, (size_t)t->numel * sizeof(float));
+    if (!f) return dbt_set_error("out of memory");
     const uint8_t *src = t->data;
     switch (t->dtype) {
     case DBT_DT_F32:
-        memcpy(out, src, (size_t)t->numel * 4);
+        memcpy(f, src, (size_t)t->numel * 4);
         break;
     case DBT_DT_F16:
         for (int64_t i = 0; i < t->numel; i++) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
-            out[i] = half_to_float(h);
+            f[i] = half_to_float(h);
         }
         break;
     case DBT_DT_BF16:
@@ -122,37 +173,38 @@ static float *tensor(dbt_model *m, const char *name, int optional, int ndim, int
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
             uint32_t bits = (uint32_t)h << 16;
-            memcpy(&out[i], &bits, 4);
+            memcpy(&f[i], &bits, 4);
         }
         break;
     default:
-        dbt_set_error("tensor \"%s\" has dtype %s; weights must be F32, F16 or BF16", t->name, t->dtype_name);
-        return NULL;
+        return dbt_set_error("tensor \"%s\" has dtype %s; weights must be F32, F16 or BF16", t->name, t->dtype_name);
     }
-    return out;
+    *out = f;
+    return 0;
 }
 
-static int linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int n_in, int optional) {
+/* `optional`: the layer may be absent as a whole (a checkpoint without a pooler). */
+static int linear(dbt_model *m, dbt_linear *l, const char *name, cfg_size n_out, cfg_size n_in, int optional) {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", name);
     snprintf(bn, sizeof bn, "%s.bias", name);
-    l->n_out = n_out;
-    l->n_in = n_in;
-    l->w = tensor(m, wn, optional, 2, n_out, n_in);
-    if (!l->w) return optional && !find_tensor(m, wn) ? 0 : -1;
-    l->b = tensor(m, bn, 0, 1, n_out, 0);
-    return l->b ? 0 : -1;
+    l->n_out = (int)n_out.n;
+    l->n_in = (int)n_in.n;
+    if (tensor(m, &l->w, wn, optional, 2, n_out, n_in)) return -1;
+    if (!l->w && optional) return 0;
+    return tensor(m, &l->b, bn, 0, 1, n_out, NO_SIZE);
 }
 
 /* An encoder Linear (q, k, v, o, ff1, ff2): a float weight as any other, or an I8 one with its
  * per-row scales "<name>.weight_scale" (F32 [n_out]) from a folder dbt_quantize_folder wrote.
  * Those int8 weights are packed for the kernel as stored, and dequantized (Wq·scale) into w for
  * everything that reads fp32 (another compute dtype, training). */
-static int encoder_linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int n_in) {
+static int encoder_linear(dbt_model *m, dbt_linear *l, const char *name, cfg_size out, cfg_size in) {
+    const int n_out = (int)out.n, n_in = (int)in.n;
     char wn[200], sn[220], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", name);
     dbt_st_tensor *t = find_tensor(m, wn);
-    if (!t || t->dtype != DBT_DT_I8) return linear(m, l, name, n_out, n_in, 0);
+    if (!t || t->dtype != DBT_DT_I8) return linear(m, l, name, out, in, 0);
     if (t->ndim != 2 || t->shape[0] != n_out || t->shape[1] != n_in)
         return dbt_set_error("int8 tensor \"%s\" has %d dimensions (%lld × %lld); the config implies [%d, %d]", t->name,
                              t->ndim, (long long)t->shape[0], (long long)(t->ndim > 1 ? t->shape[1] : 0), n_out, n_in);
@@ -180,8 +232,7 @@ static int encoder_linear(dbt_model *m, dbt_linear *l, const char *name, int n_o
     l->n_in = n_in;
     l->i8_from_file = 1; /* run in int8 by dbt_model_load (training loads keep fp32: w changes) */
     snprintf(bn, sizeof bn, "%s.bias", name);
-    l->b = tensor(m, bn, 0, 1, n_out, 0);
-    return l->b ? 0 : -1;
+    return tensor(m, &l->b, bn, 0, 1, out, NO_SIZE);
 }
 
 /* A folder with int8 Linear weights (run in INT8 by dbt_model_load): all six of every layer must
@@ -226,40 +277,36 @@ static float *fresh(dbt_model *m, dbt_rng *rng, const char *name, int64_t numel,
     return p;
 }
 
-static int head_linear(dbt_model *m, dbt_linear *l, const char *name, int n_out, int n_in) {
+static int head_linear(dbt_model *m, dbt_linear *l, const char *name, cfg_size n_out, cfg_size n_in) {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", name);
     if (!m->init_head || find_tensor(m, wn)) return linear(m, l, name, n_out, n_in, 0);
     dbt_rng rng;
     dbt_rng_seed(&rng, m->init_seed ^ dbt_strmap_hash(name, strlen(name)));
     snprintf(bn, sizeof bn, "%s.bias", name);
-    l->n_out = n_out;
-    l->n_in = n_in;
-    l->w = fresh(m, &rng, wn, (int64_t)n_out * n_in, 0, 1);
-    l->b = l->w ? fresh(m, &rng, bn, n_out, 0, 0) : NULL;
+    l->n_out = (int)n_out.n;
+    l->n_in = (int)n_in.n;
+    l->w = fresh(m, &rng, wn, n_out.n * n_in.n, 0, 1);
+    l->b = l->w ? fresh(m, &rng, bn, n_out.n, 0, 0) : NULL;
     return l->b ? 0 : -1;
 }
 
-static int head_layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n);
-
-static int layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n) {
+static int layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, cfg_size n) {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", name);
     snprintf(bn, sizeof bn, "%s.bias", name);
-    ln->n = n;
-    ln->gamma = tensor(m, wn, 0, 1, n, 0);
-    ln->beta = ln->gamma ? tensor(m, bn, 0, 1, n, 0) : NULL;
-    return ln->beta ? 0 : -1;
+    ln->n = (int)n.n;
+    return tensor(m, &ln->gamma, wn, 0, 1, n, NO_SIZE) || tensor(m, &ln->beta, bn, 0, 1, n, NO_SIZE) ? -1 : 0;
 }
 
-static int head_layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, int n) {
+static int head_layernorm(dbt_model *m, dbt_layernorm *ln, const char *name, cfg_size n) {
     char wn[200], bn[200];
     snprintf(wn, sizeof wn, "%s.weight", name);
     if (!m->init_head || find_tensor(m, wn)) return layernorm(m, ln, name, n);
     snprintf(bn, sizeof bn, "%s.bias", name);
-    ln->n = n;
-    ln->gamma = fresh(m, NULL, wn, n, 1.0f, 0);
-    ln->beta = ln->gamma ? fresh(m, NULL, bn, n, 0.0f, 0) : NULL;
+    ln->n = (int)n.n;
+    ln->gamma = fresh(m, NULL, wn, n.n, 1.0f, 0);
+    ln->beta = ln->gamma ? fresh(m, NULL, bn, n.n, 0.0f, 0) : NULL;
     return ln->beta ? 0 : -1;
 }
 
@@ -275,18 +322,19 @@ static float *sinusoidal(dbt_model *m, int n_pos, int dim) {
     return p;
 }
 
+/* Binding returns -1 only for a tensor that is there but unusable (tensor()); missing ones are
+ * noted in m->missing as it goes, and dbt_model_load_for_training reports them together. */
 static int bind_distilbert(dbt_model *m, dbt_head head) {
-    dbt_config *c = &m->cfg;
+    const dbt_config *c = &m->cfg;
     dbt_weights *w = &m->w;
-    const int D = c->dim, H = c->hidden_dim;
-    if (!(w->word_emb = tensor(m, "embeddings.word_embeddings.weight", 0, 2, c->vocab_size, D))) return -1;
-    w->pos_emb = tensor(m, "embeddings.position_embeddings.weight", c->sinusoidal_pos_embds, 2,
-                        c->max_position_embeddings, D);
-    if (!w->pos_emb) {
-        if (!c->sinusoidal_pos_embds || find_tensor(m, "embeddings.position_embeddings.weight"))
-            return -1;
-        if (!(w->pos_emb = sinusoidal(m, c->max_position_embeddings, D))) return dbt_set_error("out of memory");
-    }
+    const cfg_size V = {c->vocab_size, "vocab_size"}, D = {c->dim, "dim"}, H = {c->hidden_dim, "hidden_dim"},
+                   P = {c->max_position_embeddings, "max_position_embeddings"}, LABELS = {c->n_labels, "num_labels"},
+                   SPAN = {2, NULL} /* start, end */;
+    if (tensor(m, &w->word_emb, "embeddings.word_embeddings.weight", 0, 2, V, D) ||
+        tensor(m, &w->pos_emb, "embeddings.position_embeddings.weight", c->sinusoidal_pos_embds, 2, P, D))
+        return -1;
+    if (!w->pos_emb && c->sinusoidal_pos_embds && !(w->pos_emb = sinusoidal(m, c->max_position_embeddings, c->dim)))
+        return dbt_set_error("out of memory");
     if (layernorm(m, &w->ln_emb, "embeddings.LayerNorm", D)) return -1;
     for (int l = 0; l < c->n_layers; l++) {
         dbt_layer *L = &w->layers[l];
@@ -302,28 +350,23 @@ static int bind_distilbert(dbt_model *m, dbt_head head) {
     }
     switch (head) {
     case DBT_HEAD_MLM:
-        if (head_linear(m, &w->mlm_transform, "vocab_transform", D, D) || head_layernorm(m, &w->mlm_ln, "vocab_layer_norm", D))
+        if (head_linear(m, &w->mlm_transform, "vocab_transform", D, D) || head_layernorm(m, &w->mlm_ln, "vocab_layer_norm", D) ||
+            tensor(m, &w->mlm_decoder, "vocab_projector.weight", 1, 2, V, D) ||
+            tensor(m, &w->mlm_bias, "vocab_projector.bias", m->init_head, 1, V, NO_SIZE))
             return -1;
-        w->mlm_decoder = tensor(m, "vocab_projector.weight", 1, 2, c->vocab_size, D);
-        if (!w->mlm_decoder) {
-            if (find_tensor(m, "vocab_projector.weight")) return -1;
-            w->mlm_decoder = w->word_emb; /* tie_word_embeddings */
-        }
-        if (!(w->mlm_bias = tensor(m, "vocab_projector.bias", m->init_head, 1, c->vocab_size, 0))) {
-            if (!m->init_head || find_tensor(m, "vocab_projector.bias")) return -1;
-            if (!(w->mlm_bias = fresh(m, NULL, "vocab_projector.bias", c->vocab_size, 0, 0))) return -1;
-        }
+        if (!w->mlm_decoder) w->mlm_decoder = w->word_emb; /* tie_word_embeddings */
+        if (!w->mlm_bias && m->init_head && !(w->mlm_bias = fresh(m, NULL, "vocab_projector.bias", c->vocab_size, 0, 0)))
+            return -1;
         break;
     case DBT_HEAD_SEQ_CLS:
-        if (head_linear(m, &w->pre_classifier, "pre_classifier", D, D) ||
-            head_linear(m, &w->classifier, "classifier", c->n_labels, D))
+        if (head_linear(m, &w->pre_classifier, "pre_classifier", D, D) || head_linear(m, &w->classifier, "classifier", LABELS, D))
             return -1;
         break;
     case DBT_HEAD_TOKEN_CLS:
-        if (head_linear(m, &w->classifier, "classifier", c->n_labels, D)) return -1;
+        if (head_linear(m, &w->classifier, "classifier", LABELS, D)) return -1;
         break;
     case DBT_HEAD_QA:
-        if (head_linear(m, &w->qa, "qa_outputs", 2, D)) return -1;
+        if (head_linear(m, &w->qa, "qa_outputs", SPAN, D)) return -1;
         break;
     default:
         break;
@@ -332,16 +375,16 @@ static int bind_distilbert(dbt_model *m, dbt_head head) {
 }
 
 static int bind_bert(dbt_model *m, dbt_head head) {
-    dbt_config *c = &m->cfg;
+    const dbt_config *c = &m->cfg;
     dbt_weights *w = &m->w;
-    const int D = c->dim, H = c->hidden_dim;
-    if (!(w->word_emb = tensor(m, "embeddings.word_embeddings.weight", 0, 2, c->vocab_size, D)) ||
-        !(w->pos_emb = tensor(m, "embeddings.position_embeddings.weight", 0, 2, c->max_position_embeddings, D)))
+    const cfg_size V = {c->vocab_size, "vocab_size"}, D = {c->dim, "hidden_size"}, H = {c->hidden_dim, "intermediate_size"},
+                   P = {c->max_position_embeddings, "max_position_embeddings"}, T = {c->type_vocab_size, "type_vocab_size"},
+                   LABELS = {c->n_labels, "num_labels"}, SPAN = {2, NULL} /* start, end */;
+    if (tensor(m, &w->word_emb, "embeddings.word_embeddings.weight", 0, 2, V, D) ||
+        tensor(m, &w->pos_emb, "embeddings.position_embeddings.weight", 0, 2, P, D) ||
+        (c->type_vocab_size > 0 && tensor(m, &w->type_emb, "embeddings.token_type_embeddings.weight", 0, 2, T, D)) ||
+        layernorm(m, &w->ln_emb, "embeddings.LayerNorm", D))
         return -1;
-    if (c->type_vocab_size > 0 &&
-        !(w->type_emb = tensor(m, "embeddings.token_type_embeddings.weight", 0, 2, c->type_vocab_size, D)))
-        return -1;
-    if (layernorm(m, &w->ln_emb, "embeddings.LayerNorm", D)) return -1;
     for (int l = 0; l < c->n_layers; l++) {
         dbt_layer *L = &w->layers[l];
         char p[128], n[160];
@@ -362,30 +405,27 @@ static int bind_bert(dbt_model *m, dbt_head head) {
         if (head == DBT_HEAD_NONE ? linear(m, &w->pooler, "pooler.dense", D, D, 1) : head_linear(m, &w->pooler, "pooler.dense", D, D))
             return -1;
     }
+    float *decoder_bias;
     switch (head) {
     case DBT_HEAD_MLM:
         if (head_linear(m, &w->mlm_transform, "cls.predictions.transform.dense", D, D) ||
-            head_layernorm(m, &w->mlm_ln, "cls.predictions.transform.LayerNorm", D))
+            head_layernorm(m, &w->mlm_ln, "cls.predictions.transform.LayerNorm", D) ||
+            tensor(m, &w->mlm_decoder, "cls.predictions.decoder.weight", 1, 2, V, D) ||
+            tensor(m, &w->mlm_bias, "cls.predictions.bias", m->init_head, 1, V, NO_SIZE) ||
+            tensor(m, &decoder_bias, "cls.predictions.decoder.bias", 1, 1, V, NO_SIZE)) /* tied to the bias: checked, used */
             return -1;
-        w->mlm_decoder = tensor(m, "cls.predictions.decoder.weight", 1, 2, c->vocab_size, D);
-        if (!w->mlm_decoder) {
-            if (find_tensor(m, "cls.predictions.decoder.weight")) return -1;
-            w->mlm_decoder = w->word_emb;
-        }
-        if (!(w->mlm_bias = tensor(m, "cls.predictions.bias", m->init_head, 1, c->vocab_size, 0))) {
-            if (!m->init_head || find_tensor(m, "cls.predictions.bias")) return -1;
-            if (!(w->mlm_bias = fresh(m, NULL, "cls.predictions.bias", c->vocab_size, 0, 0))) return -1;
-        }
-        tensor(m, "cls.predictions.decoder.bias", 1, 1, c->vocab_size, 0); /* tied to the bias */
+        if (!w->mlm_decoder) w->mlm_decoder = w->word_emb; /* tie_word_embeddings */
+        if (!w->mlm_bias && m->init_head && !(w->mlm_bias = fresh(m, NULL, "cls.predictions.bias", c->vocab_size, 0, 0)))
+            return -1;
         break;
     case DBT_HEAD_SEQ_CLS:
-        if (head_linear(m, &w->classifier, "classifier", c->n_labels, D)) return -1;
+        if (head_linear(m, &w->classifier, "classifier", LABELS, D)) return -1;
         break;
     case DBT_HEAD_TOKEN_CLS:
-        if (head_linear(m, &w->classifier, "classifier", c->n_labels, D)) return -1;
+        if (head_linear(m, &w->classifier, "classifier", LABELS, D)) return -1;
         break;
     case DBT_HEAD_QA:
-        if (head_linear(m, &w->qa, "qa_outputs", 2, D)) return -1;
+        if (head_linear(m, &w->qa, "qa_outputs", SPAN, D)) return -1;
         break;
     default:
         break;
@@ -448,28 +488,39 @@ dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_lab
     if (dbt_st_open_dir(&m->st, dir)) goto fail;
     m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
     if (!m->w.layers) { dbt_set_error("out of memory"); goto fail; }
-    if ((c->arch == DBT_ARCH_DISTILBERT ? bind_distilbert(m, head) : bind_bert(m, head)) != 0) {
+    int bound = c->arch == DBT_ARCH_DISTILBERT ? bind_distilbert(m, head) : bind_bert(m, head);
+    char rest[64];
+    if (bound == 0 && m->n_missing)
+        bound = dbt_set_error("the checkpoint is missing %d tensor%s the config needs: %s%s", m->n_missing,
+                              m->n_missing == 1 ? "" : "s", m->missing ? m->missing : "",
+                              list_rest(rest, sizeof rest, m->n_missing));
+    if (bound) {
         dbt_prefix_error("%s: cannot load the %s model with a %s head", dir,
                          c->arch == DBT_ARCH_DISTILBERT ? "DistilBERT" : "BERT", head_name(head));
         goto fail;
     }
     if (check_quantized(m)) { dbt_prefix_error("%s", dir); goto fail; }
-    /* What the checkpoint has and the model does not use, as transformers reports it. */
-    int unused = 0;
+    /* What the checkpoint has and the model does not use, as transformers reports it: one line. */
+    char *unused = NULL;
+    int n_unused = 0;
     for (int i = 0; i < m->st.n_tensors; i++) {
         const char *n = m->st.tensors[i].name;
-        if (m->st.tensors[i].used || strstr(n, "position_ids")) continue;
-        if (unused++ < 20) warn(m, "unused weight in the checkpoint: %s", n);
+        if (!m->st.tensors[i].used && !strstr(n, "position_ids")) list_name(&unused, &n_unused, n);
     }
-    if (unused > 20) warn(m, "... and %d more unused weights", unused - 20);
+    if (n_unused)
+        warn(m, "the checkpoint has %d tensor%s the model does not use: %s%s", n_unused, n_unused == 1 ? "" : "s",
+             unused ? unused : "", list_rest(rest, sizeof rest, n_unused));
+    free(unused);
 
     if (dbt_file_exists(dbt_path_join(path, sizeof path, dir, "tokenizer.json")) ||
         dbt_file_exists(dbt_path_join(path, sizeof path, dir, "vocab.txt"))) {
         m->tok = dbt_tokenizer_load(dir, NULL);
         if (!m->tok) goto fail;
+        /* transformers loads such a pair and fails at the first id past the embedding table
+         * (an IndexError in the forward pass); refusing it here says why. */
         if (dbt_tokenizer_vocab_size(m->tok) > c->vocab_size) {
-            dbt_set_error("%s: the tokenizer has %d tokens but the model's vocab_size is %d", dir,
-                          dbt_tokenizer_vocab_size(m->tok), c->vocab_size);
+            dbt_set_error("%s: the tokenizer has %d tokens but the model's vocab_size is %d (ids %d and up have no "
+                          "embedding)", dir, dbt_tokenizer_vocab_size(m->tok), c->vocab_size, c->vocab_size);
             goto fail;
         }
     }
@@ -507,6 +558,7 @@ void dbt_model_free(dbt_model *m) {
     dbt_config_free(&m->cfg);
     dbt_tokenizer_free(m->tok);
     free(m->warnings);
+    free(m->missing);
     free(m->dir);
     free(m->arena);
     dbt_packed_set_free(m->packed);

@@ -32,12 +32,12 @@ def config(kind, size, extra):
     if kind == "distilbert":
         dims = dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128) if size == "tiny" \
             else dict(dim=768, n_layers=6, n_heads=12, hidden_dim=3072, max_position_embeddings=512)
-        return tf.DistilBertConfig(vocab_size=vocab, **{**dims, **extra})
+        return tf.DistilBertConfig(**{"vocab_size": vocab, **dims, **extra})
     dims = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                 max_position_embeddings=128) if size == "tiny" \
         else dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
                   max_position_embeddings=512)
-    return tf.BertConfig(vocab_size=vocab, **{**dims, **extra})  # extra may override the sizes
+    return tf.BertConfig(**{"vocab_size": vocab, **dims, **extra})  # extra may override the sizes
 
 
 def make(out, kind, head, size, seed=0, extra=None, dtype=None):
