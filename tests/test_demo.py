@@ -1,7 +1,7 @@
 """`make demo`'s pipeline in small (DEMO_SCALE=0.01: every step count a hundredth; the full demo
 is not part of the suite): vocabulary, teacher pre-training, distillation, the control, SST-2
 fine-tuning, evaluation, latency, the report, and the transformers check of the student that
-scripts/demo.sh runs last. Accuracies at this scale mean nothing; what is checked is that every
+scripts/demo.sh runs last (with the MiniLM teacher, --ablation too). Accuracies at this scale mean nothing; what is checked is that every
 stage runs, the report holds every row with its measurements, and the student folders are ones
 transformers runs with the tokenizer's own inputs (DistilBERT takes no token_type_ids)."""
 import json
@@ -21,15 +21,23 @@ def test_demo_pipeline_in_small(dbt_bin, tmp_path, teacher):
     out = tmp_path / "demo"
     env = dict(os.environ, DEMO_OUT=str(out), DEMO_SCALE="0.01", DEMO_THREADS="2",
                DEMO_TEACHER=MINILM if teacher == "minilm" else "none")
-    r = subprocess.run(["scripts/demo.sh", os.path.dirname(dbt_bin)], cwd=ROOT, env=env, capture_output=True,
+    # with the MiniLM teacher, also --ablation: Table 4's rows in both parts
+    args = ["--ablation"] if teacher == "minilm" else []
+    r = subprocess.run(["scripts/demo.sh", os.path.dirname(dbt_bin)] + args, cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
     assert "loads it: logits of 8 dev sentences within" in r.stderr
     report = json.loads((out / "report.json").read_text())
     models = {row["model"] for row in report["rows"]}
-    expected = {"teacher", "student", "control"} | ({"minilm-teacher", "minilm-student", "minilm-control"}
+    expected = {"teacher", "student", "control"} | ({"minilm-teacher", "minilm-student", "minilm-control",
+                                                     "abl-no-ce", "abl-no-cos", "abl-no-mlm", "abl-random-init",
+                                                     "minilm-abl-no-cos", "minilm-abl-random-init"}
                                                     if teacher == "minilm" else set())
     assert expected <= models, models
+    if teacher == "minilm":
+        md = (out / "report.md").read_text()
+        assert "Ablation (the paper's Table 4), part 1" in md and "Ablation (the paper's Table 4), part 2" in md
+        assert set(report["summary"]["1"]) >= {"ablation_same_ranking_as_paper"}, report["summary"]
     for row in report["rows"]:
         assert row["metrics"] and all(0.0 <= m["accuracy"] <= 1.0 for m in row["metrics"]), row
         assert row["seconds"] > 0 and row["bytes"] > 0, row
