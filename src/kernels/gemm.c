@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_dispatch.h"
 #include "gemm_internal.h"
 #include "kernels.h"
 #include "threadpool.h"
@@ -40,51 +41,26 @@
 
 static _Atomic(const dbt_gemm_kernel *) g_kernel;
 
-static int cpu_has_avx512(void) {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#else
-    return 0;
-#endif
-}
-
-static int cpu_has_avx2(void) {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
-
-/* The kernel called `name`, if this build has it and this CPU can run it; NULL: the best one. */
-static const dbt_gemm_kernel *find_kernel(const char *name) {
-    const dbt_gemm_kernel *k512 = cpu_has_avx512() ? dbt_gemm_kernel_avx512_ptr : NULL;
-    const dbt_gemm_kernel *k2 = cpu_has_avx2() ? dbt_gemm_kernel_avx2_ptr : NULL;
-    if (!name || !*name) return k512 ? k512 : k2 ? k2 : &dbt_gemm_kernel_scalar;
-    if (!strcmp(name, "avx512")) return k512;
-    if (!strcmp(name, "avx2")) return k2;
-    if (!strcmp(name, "scalar")) return &dbt_gemm_kernel_scalar;
-    return NULL;
+/* Best first; a kernel's pointer is NULL when the compiler could not build it. */
+static int kernel_options(dbt_kernel_option o[3]) {
+    o[0] = (dbt_kernel_option){"avx512", dbt_gemm_kernel_avx512_ptr, DBT_CPU_AVX512};
+    o[1] = (dbt_kernel_option){"avx2", dbt_gemm_kernel_avx2_ptr, DBT_CPU_AVX2 | DBT_CPU_FMA};
+    o[2] = (dbt_kernel_option){"scalar", &dbt_gemm_kernel_scalar, 0};
+    return 3;
 }
 
 static const dbt_gemm_kernel *kernel(void) {
     const dbt_gemm_kernel *k = g_kernel;
-    if (k) return k;
-    const char *env = getenv("DBT_KERNEL");
-    k = find_kernel(env);
     if (!k) {
-        fprintf(stderr, "distilbert: DBT_KERNEL=%s is not available on this CPU/build; using the default\n", env);
-        k = find_kernel(NULL);
+        dbt_kernel_option o[3];
+        g_kernel = k = dbt_kernel_from_env(o, kernel_options(o), "DBT_KERNEL");
     }
-    g_kernel = k;
     return k;
 }
 
 int dbt_gemm_use_kernel(const char *name) {
-    const dbt_gemm_kernel *k = find_kernel(name);
+    dbt_kernel_option o[3];
+    const dbt_gemm_kernel *k = dbt_kernel_find(o, kernel_options(o), name);
     if (!k) return -1;
     g_kernel = k;
     return 0;

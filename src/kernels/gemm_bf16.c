@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_dispatch.h"
 #include "kernels.h"
 #include "threadpool.h"
 
@@ -252,12 +253,6 @@ TARGET_AVX2 static void kern_avx2(int kc2, const uint16_t *a, const uint16_t *b,
 
 static const bf16_kernel kernel_avx2 = {"avx2", 2, kern_avx2, round_row_scalar};
 
-static int cpu_has(int bf16) {
-    __builtin_cpu_init();
-    int ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    return ok && (!bf16 || __builtin_cpu_supports("avx512bf16"));
-}
 #define HAVE_X86 1
 #else
 #define HAVE_X86 0
@@ -267,37 +262,31 @@ static int cpu_has(int bf16) {
 
 static _Atomic(const bf16_kernel *) g_kernel;
 
-static const bf16_kernel *find_kernel(const char *name) {
-    const bf16_kernel *native = NULL, *wide = NULL, *avx2 = NULL;
+static int kernel_options(dbt_kernel_option o[4]) {
+    int n = 0;
 #if HAVE_X86
-    native = cpu_has(1) ? &kernel_avx512bf16 : NULL;
-    wide = cpu_has(0) ? &kernel_avx512 : NULL;
-    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &kernel_avx2 : NULL;
+    o[n++] = (dbt_kernel_option){"avx512bf16", &kernel_avx512bf16, DBT_CPU_AVX512 | DBT_CPU_AVX512_BF16};
+    o[n++] = (dbt_kernel_option){"avx512", &kernel_avx512, DBT_CPU_AVX512};
+    o[n++] = (dbt_kernel_option){"avx2", &kernel_avx2, DBT_CPU_AVX2 | DBT_CPU_FMA};
 #endif
-    if (!name || !*name) return native ? native : wide ? wide : avx2 ? avx2 : &kernel_scalar;
-    if (!strcmp(name, "avx2")) return avx2;
-    if (!strcmp(name, "avx512bf16")) return native;
-    if (!strcmp(name, "avx512")) return wide;
-    if (!strcmp(name, "scalar")) return &kernel_scalar;
-    return NULL;
+    o[n++] = (dbt_kernel_option){"scalar", &kernel_scalar, 0};
+    return n;
 }
 
 static const bf16_kernel *kernel(void) {
     const bf16_kernel *k = g_kernel;
-    if (k) return k;
-    const char *env = getenv("DBT_KERNEL_BF16");
-    if (!(k = find_kernel(env))) {
-        fprintf(stderr, "distilbert: DBT_KERNEL_BF16=%s is not available on this CPU/build; using the default\n", env);
-        k = find_kernel(NULL);
+    if (!k) {
+        dbt_kernel_option o[4];
+        g_kernel = k = dbt_kernel_from_env(o, kernel_options(o), "DBT_KERNEL_BF16");
     }
-    g_kernel = k;
     return k;
 }
 
 const char *dbt_gemm_bf16_kernel_name(void) { return kernel()->name; }
 
 int dbt_gemm_bf16_use_kernel(const char *name) {
-    const bf16_kernel *k = find_kernel(name);
+    dbt_kernel_option o[4];
+    const bf16_kernel *k = dbt_kernel_find(o, kernel_options(o), name);
     if (!k) return -1;
     g_kernel = k;
     return 0;

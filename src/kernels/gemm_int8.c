@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_dispatch.h"
 #include "kernels.h"
 #include "threadpool.h"
 
@@ -150,7 +151,6 @@ static void kern_scalar(int kc4, const uint8_t *a, const int8_t *b, float *c, in
 static const int8_kernel kernel_scalar = {"scalar", SMR, kern_scalar, minmax_scalar, quantize_scalar};
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
 #include <immintrin.h>
 
 #define TARGET_F __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
@@ -316,20 +316,6 @@ TARGET_AVXVNNI static void kern_avxvnni(int kc4, const uint8_t *a, const int8_t 
 
 static const int8_kernel kernel_avxvnni = {"avxvnni", 3, kern_avxvnni, minmax_scalar, quantize_scalar};
 
-/* AVX-VNNI is CPUID leaf 7, sub-leaf 1, EAX bit 4 (GCC 12's __builtin_cpu_supports does not
- * report it); AVX2 support (which checks that the OS saves the registers) comes with it. */
-static int cpu_has_avxvnni(void) {
-    unsigned eax, ebx, ecx, edx;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 4) & 1);
-}
-
-static int cpu_has_vnni(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vnni");
-}
 #define HAVE_X86 1
 #else
 #define HAVE_X86 0
@@ -339,38 +325,31 @@ static int cpu_has_vnni(void) {
 
 static _Atomic(const int8_kernel *) g_kernel;
 
-static const int8_kernel *find_kernel(const char *name) {
-    const int8_kernel *vnni = NULL, *avxvnni = NULL, *avx2 = NULL;
+static int kernel_options(dbt_kernel_option o[4]) {
+    int n = 0;
 #if HAVE_X86
-    vnni = cpu_has_vnni() ? &kernel_vnni : NULL;
-    avxvnni = cpu_has_avxvnni() ? &kernel_avxvnni : NULL;
-    __builtin_cpu_init();
-    avx2 = __builtin_cpu_supports("avx2") ? &kernel_avx2 : NULL;
+    o[n++] = (dbt_kernel_option){"avx512vnni", &kernel_vnni, DBT_CPU_AVX512 | DBT_CPU_AVX512_VNNI};
+    o[n++] = (dbt_kernel_option){"avxvnni", &kernel_avxvnni, DBT_CPU_AVX_VNNI};
+    o[n++] = (dbt_kernel_option){"avx2", &kernel_avx2, DBT_CPU_AVX2};
 #endif
-    if (!name || !*name) return vnni ? vnni : avxvnni ? avxvnni : avx2 ? avx2 : &kernel_scalar;
-    if (!strcmp(name, "avx512vnni")) return vnni;
-    if (!strcmp(name, "avxvnni")) return avxvnni;
-    if (!strcmp(name, "avx2")) return avx2;
-    if (!strcmp(name, "scalar")) return &kernel_scalar;
-    return NULL;
+    o[n++] = (dbt_kernel_option){"scalar", &kernel_scalar, 0};
+    return n;
 }
 
 static const int8_kernel *kernel(void) {
     const int8_kernel *k = g_kernel;
-    if (k) return k;
-    const char *env = getenv("DBT_KERNEL_INT8");
-    if (!(k = find_kernel(env))) {
-        fprintf(stderr, "distilbert: DBT_KERNEL_INT8=%s is not available on this CPU/build; using the default\n", env);
-        k = find_kernel(NULL);
+    if (!k) {
+        dbt_kernel_option o[4];
+        g_kernel = k = dbt_kernel_from_env(o, kernel_options(o), "DBT_KERNEL_INT8");
     }
-    g_kernel = k;
     return k;
 }
 
 const char *dbt_gemm_int8_kernel_name(void) { return kernel()->name; }
 
 int dbt_gemm_int8_use_kernel(const char *name) {
-    const int8_kernel *k = find_kernel(name);
+    dbt_kernel_option o[4];
+    const int8_kernel *k = dbt_kernel_find(o, kernel_options(o), name);
     if (!k) return -1;
     g_kernel = k;
     return 0;
