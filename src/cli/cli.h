@@ -84,6 +84,12 @@ int cli_apply_dtype(const char *cmd, dbt_model *m, const char *dtype);
     {"raw", no_argument, 0, 'r'}, {"batch-size", required_argument, 0, 'b'},                     \
     {"threads", required_argument, 0, 't'}, {"dtype", required_argument, 0, 'D'},                \
     {"help", no_argument, 0, 'h'}
+/* The help lines of the options every model subcommand (the pipelines and forward) shares last. */
+#define CLI_HELP_BATCH_DTYPE_THREADS                                                            \
+    "  --batch-size N     sequences per forward pass (default 32)\n"                               \
+    "  --dtype T          fp32 | bf16 | int8: precision of the encoder's Linear layers (default: the\n" \
+    "                     folder's: fp32, or int8 for a `distilbert quantize` folder)\n"             \
+    "  --threads N        threads (default: all cores)\n"
 /* Handles option c if it is one of CLI_PIPELINE_OPTIONS: returns -1 to go on, or the exit
  * status (0 after --help, 2 for a bad value or an unknown option, with `help` printed). */
 int cli_pipeline_option(int c, const char *arg, cli_pipeline_args *a, const char *help);

@@ -18,10 +18,7 @@ static const char *const HELP =
     "  --function F       softmax | sigmoid | none (default: as transformers picks from the config)\n"
     "  --max-length N     truncate to N tokens (default: the model's limit)\n"
     "  --raw              wrap as {\"result\": ..., \"logits\": [...]}\n"
-    "  --batch-size N     sequences per forward pass (default 32)\n"
-    "  --dtype T          fp32 | bf16 | int8: precision of the encoder's Linear layers (default: the\n"
-    "                     folder's: fp32, or int8 for a `distilbert quantize` folder)\n"
-    "  --threads N        threads (default: all cores)\n";
+    CLI_HELP_BATCH_DTYPE_THREADS;
 
 int cmd_classify(int argc, char **argv) {
     static const struct option longopts[] = {

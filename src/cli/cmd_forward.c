@@ -18,11 +18,8 @@ static const char *const HELP =
     "  --head H           auto (default: what config.json names) | none | mlm | seq-cls | token-cls | qa\n"
     "  --pair             each line is a pair of texts separated by a TAB\n"
     "  --max-length N     truncate to N tokens (default: the model's max_position_embeddings)\n"
-    "  --batch-size N     sequences per forward pass (default 32)\n"
     "  --no-hidden        omit last_hidden_state\n"
-    "  --dtype T          fp32 | bf16 | int8: precision of the encoder's Linear layers (default: the\n"
-    "                     folder's: fp32, or int8 for a `distilbert quantize` folder)\n"
-    "  --threads N        threads (default: all cores)\n";
+    CLI_HELP_BATCH_DTYPE_THREADS;
 
 int cli_parse_head(const char *s, dbt_head *h) {
     static const struct { const char *name; dbt_head head; } t[] = {
