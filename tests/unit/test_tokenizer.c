@@ -180,16 +180,23 @@ static void test_stride_windows(void **state) {
     dbt_tokenizer_free(t);
 }
 
-static void test_padding(void **state) {
-    (void)state;
-    dbt_tokenizer *t = load(-1);
+/* A batch of two, unpadded: "a" ([CLS] a [SEP]) and "a b c" ([CLS] a b c [SEP]). */
+static dbt_encoding *encode_a_and_abc(const dbt_tokenizer *t) {
     dbt_encoding *e = calloc(2, sizeof *e), *tmp;
+    assert_non_null(e);
     assert_int_equal(dbt_encode(t, "a", 1, NULL, 0, NULL, &tmp), 1);
     e[0] = tmp[0];
     free(tmp);
     assert_int_equal(dbt_encode(t, "a b c", 5, NULL, 0, NULL, &tmp), 1);
     e[1] = tmp[0];
     free(tmp);
+    return e;
+}
+
+static void test_padding(void **state) {
+    (void)state;
+    dbt_tokenizer *t = load(-1);
+    dbt_encoding *e = encode_a_and_abc(t);
     assert_int_equal(dbt_encodings_pad(t, e, 2, NULL), 0);
     assert_int_equal(e[0].n, 5);
     int32_t want[] = {2, 8, 3, 0, 0};
@@ -199,13 +206,7 @@ static void test_padding(void **state) {
     assert_int_equal(e[1].n, 5); /* the longest is left as it is */
     dbt_encodings_free(e, 2);
 
-    e = calloc(2, sizeof *e);
-    assert_int_equal(dbt_encode(t, "a", 1, NULL, 0, NULL, &tmp), 1);
-    e[0] = tmp[0];
-    free(tmp);
-    assert_int_equal(dbt_encode(t, "a b c", 5, NULL, 0, NULL, &tmp), 1);
-    e[1] = tmp[0];
-    free(tmp);
+    e = encode_a_and_abc(t);
     /* on the left, to 6 rounded up to a multiple of 4 = 8: "a" gets 5 pads before [CLS] a [SEP] */
     dbt_pad_opts left = {6, 4, 1};
     assert_int_equal(dbt_encodings_pad(t, e, 2, &left), 0);
