@@ -109,6 +109,31 @@ def test_eval_classification_matches_sklearn(dbt_bin, tiny_models, tmp_path):
     assert res["mcc"] == pytest.approx(matthews_corrcoef(labels, preds), abs=1e-9)
 
 
+def test_eval_columns_by_index_or_name_and_headers(dbt_bin, tiny_models, tmp_path):
+    """A headerless file read with column indices keeps its first line as data (CoLA: source, label,
+    mark, sentence); a header that names the columns is skipped, whether they are asked for by name or
+    by index. Each count and accuracy is checked against the predictions of `classify`."""
+    from sklearn.metrics import accuracy_score
+    folder = tiny_models["distilbert-seq-cls"]
+    rows = [l.split("\t") for l in open(os.path.join(ROOT, "data", "glue", "CoLA", "dev.tsv")).read().splitlines()[:40]]
+    texts, labels = [r[3] for r in rows], [r[1] for r in rows]
+    preds = [json.loads(l)["label"] for l in run_cli(dbt_bin, ["classify", "--model", folder], "\n".join(texts) + "\n").stdout.splitlines()]
+    names = tf.AutoConfig.from_pretrained(folder).id2label
+    want = accuracy_score([names[int(y)] for y in labels], preds)
+    body = "".join("\t".join(r) + "\n" for r in rows)
+    cases = [("", ["--text-column", "3", "--label-column", "1"]),
+             ("", []),  # CoLA's four columns are recognized
+             ("src\tlabel\tmark\tsentence\n", []),
+             ("src\tlabel\tmark\tsentence\n", ["--text-column", "3", "--label-column", "1"]),
+             ("a\tb\tc\td\n", ["--text-column", "d", "--label-column", "b"])]
+    for i, (header, cols) in enumerate(cases):
+        data = tmp_path / f"d{i}.tsv"
+        data.write_text(header + body)
+        res = json.loads(run_cli(dbt_bin, ["eval", "--task", "classify", "--model", folder, "--data", str(data)] + cols).stdout)
+        assert res["n"] == len(rows), (header, cols, res)
+        assert res["accuracy"] == pytest.approx(want, abs=1e-12), (header, cols)
+
+
 def conll_sample(path, n):
     sents, cur = [], []
     with gzip.open(os.path.join(ROOT, "data", "conll2003", path), "rt") as f:

@@ -115,6 +115,17 @@ static int find_column(const fields *header, const char *want, const char *const
     return -1;
 }
 
+/* Whether `want` is a column name (not an index) that the header line holds. */
+static int names_column(const fields *header, const char *want) {
+    if (!want) return 0;
+    char *end;
+    (void)strtol(want, &end, 10);
+    if (*want && !*end) return 0; /* an index */
+    for (int i = 0; i < header->n; i++)
+        if (!strcmp(header->f[i], want)) return 1;
+    return 0;
+}
+
 static const char *const TEXT_NAMES[] = {"sentence", "text", "sentence1", "#1 String", "question", "question1",
                                          "premise", "review", "content", NULL};
 static const char *const PAIR_NAMES[] = {"sentence2", "#2 String", "question2", "text_pair", "hypothesis", NULL};
@@ -155,10 +166,12 @@ int dbt_read_classification(const char *path, const dbt_cls_format *fmt, const c
         char *h = header_line;
         if (!strncmp(h, "\xEF\xBB\xBF", 3)) h += 3; /* a UTF-8 byte order mark (GLUE's MRPC) */
         if (csv) split_csv(h, &header); else split_tsv(h, &header);
-        /* A header is a first line that names a known column (or the columns asked for). */
+        /* A header is a first line that names a known column or a column asked for by name; a column
+         * asked for by index names nothing (a headerless file would otherwise lose its first example). */
         int has_header = !f.no_header && (find_column(&header, NULL, TEXT_NAMES) >= 0 ||
                                           find_column(&header, NULL, LABEL_NAMES) >= 0 ||
-                                          (f.text_column && find_column(&header, f.text_column, NULL) >= 0));
+                                          names_column(&header, f.text_column) ||
+                                          names_column(&header, f.label_column));
         if (has_header) {
             ti = find_column(&header, f.text_column, TEXT_NAMES);
             pi = find_column(&header, f.pair_column, PAIR_NAMES);
