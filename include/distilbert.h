@@ -309,7 +309,7 @@ int dbt_pipeline_run(dbt_model *m, dbt_task task, const dbt_input *in, int n, co
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-    dbt_task task;                 /* DBT_TASK_CLASSIFY, DBT_TASK_NER or DBT_TASK_QA */
+    dbt_task task;                 /* DBT_TASK_CLASSIFY, DBT_TASK_NER or DBT_TASK_QA (FILL_MASK: eval only) */
     const char *model_dir;         /* start from here (a missing head is initialized, reported) */
     const char *train_path, *dev_path; /* dev_path may be NULL */
     const char *out_dir;           /* the trained model, as a Hugging Face folder */
@@ -345,8 +345,18 @@ int dbt_finetune(const dbt_finetune_opts *o);
  * (accuracy, f1, mcc, pearson, spearman / seqeval precision, recall, f1 / SQuAD exact_match, f1). */
 int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, const dbt_finetune_opts *o, char **json);
 /* The same on a loaded model (one dbt_model_load'ed with dbt_task_head(task)), in the precision
- * dbt_model_set_dtype gave it; o->model_dir is not read. */
+ * dbt_model_set_dtype gave it; o->model_dir is not read. task DBT_TASK_FILL_MASK evaluates the
+ * masked LM on text, as dbt_evaluate_mlm does. */
 int dbt_evaluate_model(dbt_model *m, dbt_task task, const char *data_path, const dbt_finetune_opts *o, char **json);
+/* Masked-LM evaluation of a model with its MLM head on held-out text (one sequence per line, cut
+ * and filtered as pretrain reads its corpus; o->max_length, o->batch_size, o->seed): 15% of each
+ * batch's tokens drawn uniformly (special tokens never), 80% [MASK] / 10% kept / 10% random, from
+ * o->seed, so that models compared on the same text see the same masks. *json: {"loss" (mean
+ * cross-entropy over the masked tokens), "perplexity" (exp(loss)), "accuracy", "masked", "n"}.
+ * masks_path (may be NULL) receives each sequence's corrupted input_ids and labels (-100 where
+ * nothing is predicted), one JSON line each, to check the figures with another implementation. */
+int dbt_evaluate_mlm(dbt_model *m, const char *text_path, const dbt_finetune_opts *o, const char *masks_path,
+                     char **json);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Masked-LM training: pretraining (a teacher from scratch) and knowledge distillation of a    */

@@ -381,3 +381,74 @@ def test_nan_loss_stops_with_a_clear_error(dbt_bin, teachers, corpus, tmp_path):
                           str(tmp_path / "o"), "--lr", "1e30", "--max-grad-norm", "0", "--max-steps", "20",
                           "--batch-size", "4"], check=False)
     assert p.returncode == 1 and ("NaN" in p.stderr or "infinite" in p.stderr), p.stderr
+
+
+# ---- masked-LM evaluation ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_eval_mlm_matches_transformers(dbt_bin, teachers, corpus, tmp_path, kind):
+    """eval --task mlm: loss, perplexity and accuracy equal transformers' ...ForMaskedLM on the masks
+    it saved; the masks are BERT's (15% of each batch's tokens, never a special one, labels the
+    original ids, 80/10/10) and depend only on the text and --seed, not on the model."""
+    folder = teachers["mlm"] if kind == "bert" else init_student(dbt_bin, teachers["mlm"], tmp_path / "student")
+    other = init_student(dbt_bin, teachers["mlm"], tmp_path / "scratch", "--from-scratch")
+
+    def ev(model, masks, *extra):
+        return json.loads(run_cli(dbt_bin, ["eval", "--task", "mlm", "--model", model, "--data", corpus,
+                                            "--batch-size", "8", "--max-length", "48", "--save-masks", str(masks),
+                                            *extra]).stdout)
+
+    got = ev(folder, tmp_path / "m.jsonl")
+    rows = [json.loads(l) for l in open(tmp_path / "m.jsonl")]
+    assert ev(other, tmp_path / "m2.jsonl")["masked"] == got["masked"]
+    assert (tmp_path / "m.jsonl").read_bytes() == (tmp_path / "m2.jsonl").read_bytes()  # same masks for every model
+    ev(folder, tmp_path / "m3.jsonl", "--seed", "7")
+    assert (tmp_path / "m.jsonl").read_bytes() != (tmp_path / "m3.jsonl").read_bytes()
+    assert got["n"] == len(rows) and got["masked"] == sum(sum(x != -100 for x in r["labels"]) for r in rows)
+
+    tok = tf.AutoTokenizer.from_pretrained(folder)
+    special = set(tok.all_special_ids)
+    kinds = np.zeros(3)
+    for b in range(0, len(rows), 8):  # each batch: ceil(0.15 * its tokens) positions
+        batch = rows[b:b + 8]
+        total = sum(len(r["input_ids"]) for r in batch)
+        assert sum(sum(x != -100 for x in r["labels"]) for r in batch) == math.ceil(0.15 * total)
+    for r in rows:
+        ids, lab = np.array(r["input_ids"]), np.array(r["labels"])
+        sel = lab != -100
+        assert not np.isin(lab[sel], list(special)).any()
+        kinds += [(ids[sel] == tok.mask_token_id).sum(), (ids[sel] == lab[sel]).sum(),
+                  ((ids[sel] != tok.mask_token_id) & (ids[sel] != lab[sel])).sum()]
+    frac = kinds / kinds.sum()
+    assert abs(frac[0] - 0.8) < 0.05 and abs(frac[1] - 0.1) < 0.04 and abs(frac[2] - 0.1) < 0.04, frac
+
+    model = hf_load_clean(getattr(tf, tf.AutoConfig.from_pretrained(folder).architectures[0]), folder)
+    nll, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for r in rows:
+            logits = model(input_ids=torch.tensor([r["input_ids"]])).logits[0].double()
+            lab = torch.tensor(r["labels"])
+            sel = lab != -100
+            nll += torch.nn.functional.cross_entropy(logits[sel], lab[sel], reduction="sum").item()
+            correct += (logits[sel].argmax(-1) == lab[sel]).sum().item()
+            n += int(sel.sum())
+    assert n == got["masked"]
+    assert got["loss"] == pytest.approx(nll / n, rel=1e-5)
+    assert got["perplexity"] == pytest.approx(math.exp(nll / n), rel=1e-5)
+    assert got["accuracy"] == pytest.approx(correct / n, abs=1.5 / n)  # a near-tie may break the other way
+
+
+def test_eval_mlm_errors(dbt_bin, teachers, corpus, tmp_path):
+    p = run_cli(dbt_bin, ["eval", "--task", "mlm", "--model", teachers["none"], "--data", corpus], check=False)
+    assert p.returncode == 1 and ("MLM" in p.stderr or "missing" in p.stderr), p.stderr
+    p = run_cli(dbt_bin, ["finetune", "--task", "mlm", "--model", teachers["mlm"], "--train", corpus, "--out",
+                          str(tmp_path / "x")], check=False)
+    assert p.returncode != 0 and "pretrain" in p.stderr, p.stderr
+    p = run_cli(dbt_bin, ["eval", "--task", "classify", "--model", teachers["mlm"], "--data", corpus, "--save-masks",
+                          str(tmp_path / "m")], check=False)
+    assert p.returncode != 0 and "--task mlm" in p.stderr, p.stderr
+    empty = tmp_path / "empty.txt"
+    empty.write_text("short\n\n")
+    p = run_cli(dbt_bin, ["eval", "--task", "mlm", "--model", teachers["mlm"], "--data", str(empty), "--save-masks",
+                          str(tmp_path / "m")], check=False)
+    assert p.returncode == 1 and not (tmp_path / "m").exists() and not (tmp_path / "m.tmp").exists(), p.stderr

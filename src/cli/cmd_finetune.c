@@ -30,12 +30,16 @@ static const char *const HELP =
     "global batch of N x batch size; rank 0 writes and evaluates; see README, \"Many machines\").\n";
 
 static const char *const EVAL_HELP =
-    "usage: distilbert eval --task classify|ner|qa --model DIR --data FILE [--max-length N] [--batch-size N]\n"
+    "usage: distilbert eval --task classify|ner|qa|mlm --model DIR --data FILE [--max-length N] [--batch-size N]\n"
     "                       [--dtype fp32|bf16|int8] [--threads N]\n"
     "\n"
     "Prints the metrics as one JSON object: accuracy, f1 (binary) or macro_f1, mcc for classification;\n"
     "pearson, spearmanr, mse for regression; seqeval precision, recall, f1 (+ per type) for ner;\n"
     "SQuAD v1.1 exact_match and f1 for qa. Data formats as for finetune.\n"
+    "mlm: a model with its MLM head on held-out text (one sequence per line, as pretrain reads it):\n"
+    "loss (mean cross-entropy over the masked tokens), perplexity, accuracy; 15% of the tokens masked\n"
+    "uniformly, 80/10/10, drawn from --seed (42), the same for every model. --save-masks FILE writes\n"
+    "the masked input_ids and labels, one JSON line per sequence.\n"
     "--dtype runs the encoder's Linear layers in that precision (as classify --dtype; default: as\n"
     "the folder is stored), so the metrics are those of the reduced-precision model.\n";
 
@@ -43,6 +47,7 @@ static int parse_task(const char *s, dbt_task *t) {
     if (!strcmp(s, "classify")) *t = DBT_TASK_CLASSIFY;
     else if (!strcmp(s, "ner")) *t = DBT_TASK_NER;
     else if (!strcmp(s, "qa")) *t = DBT_TASK_QA;
+    else if (!strcmp(s, "mlm") || !strcmp(s, "fill-mask")) *t = DBT_TASK_FILL_MASK;
     else return 0;
     return 1;
 }
@@ -61,7 +66,7 @@ static int parse_float(const char *flag, const char *v, float *out) {
 enum {
     O_TASK = 256, O_MODEL, O_TRAIN, O_DEV, O_OUT, O_EPOCHS, O_LR, O_BS, O_ACC, O_MAXLEN, O_WARM, O_WD, O_CLIP,
     O_SEED, O_STEPS, O_STRIDE, O_LOG, O_EVAL, O_TEXT, O_PAIR, O_LABEL, O_REG, O_RESUME, O_TEACHER, O_ACE, O_ATASK,
-    O_TEMP, O_NOPROG, O_THREADS, O_DATA, O_DTYPE, O_HELP
+    O_TEMP, O_NOPROG, O_THREADS, O_DATA, O_DTYPE, O_MASKS, O_HELP
 };
 
 static const struct option LONGOPTS[] = {
@@ -80,12 +85,13 @@ static const struct option LONGOPTS[] = {
     {"alpha-ce", required_argument, 0, O_ACE},     {"alpha-task", required_argument, 0, O_ATASK},
     {"temperature", required_argument, 0, O_TEMP}, {"no-progress", no_argument, 0, O_NOPROG},
     {"threads", required_argument, 0, O_THREADS},  {"data", required_argument, 0, O_DATA},
-    {"dtype", required_argument, 0, O_DTYPE},      {"help", no_argument, 0, O_HELP},
+    {"dtype", required_argument, 0, O_DTYPE},      {"save-masks", required_argument, 0, O_MASKS},
+    {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0}};
 
 /* Shared flag parsing; returns -1 to continue, or an exit status. */
 static int parse(int argc, char **argv, const char *cmd, const char *help, dbt_finetune_opts *o, const char **data,
-                 const char **dtype, int *task_given) {
+                 const char **dtype, const char **masks, int *task_given) {
     long v;
     float f;
     int c;
@@ -104,7 +110,9 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, dbt_f
         switch (c) {
         case O_TASK: {
             dbt_task t;
-            if (!parse_task(optarg, &t)) return cli_fail(cmd, "unknown --task \"%s\" (classify, ner, qa)", optarg);
+            if (!parse_task(optarg, &t) || (t == DBT_TASK_FILL_MASK && !masks))
+                return cli_fail(cmd, "unknown --task \"%s\" (classify, ner, qa%s)", optarg,
+                                masks ? ", mlm" : "; masked-LM training is distilbert pretrain");
             *task_given = 1;
             break;
         }
@@ -113,6 +121,10 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, dbt_f
         case O_DEV: o->dev_path = optarg; break;
         case O_OUT: o->out_dir = optarg; break;
         case O_DATA: *data = optarg; break;
+        case O_MASKS:
+            if (!masks) return cli_fail(cmd, "--save-masks is an option of eval --task mlm");
+            *masks = optarg;
+            break;
         case O_DTYPE: {
             dbt_compute_dtype d;
             if (!dtype) { /* eval only: training runs in fp32 */
@@ -155,7 +167,8 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, dbt_f
         }
     }
     if (optind < argc) return cli_fail(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (!*task_given) return cli_fail(cmd, "--task classify|ner|qa is required");
+    if (!*task_given) return cli_fail(cmd, "--task classify|ner|qa%s is required", masks ? "|mlm" : "");
+    if (masks && *masks && task != DBT_TASK_FILL_MASK) return cli_fail(cmd, "--save-masks is an option of --task mlm");
     return -1;
 }
 
@@ -163,7 +176,7 @@ int cmd_finetune(int argc, char **argv) {
     dbt_finetune_opts o = dbt_finetune_opts_default(DBT_TASK_CLASSIFY);
     const char *data = NULL;
     int task_given = 0;
-    int r = parse(argc, argv, "finetune", HELP, &o, &data, NULL, &task_given);
+    int r = parse(argc, argv, "finetune", HELP, &o, &data, NULL, NULL, &task_given);
     if (r >= 0) return r;
     if (!o.model_dir || !o.train_path || !o.out_dir) return cli_fail("finetune", "--model, --train and --out are required");
     cli_keep_freed_memory();
@@ -173,9 +186,9 @@ int cmd_finetune(int argc, char **argv) {
 
 int cmd_eval(int argc, char **argv) {
     dbt_finetune_opts o = dbt_finetune_opts_default(DBT_TASK_CLASSIFY);
-    const char *data = NULL, *dtype = NULL;
+    const char *data = NULL, *dtype = NULL, *masks = NULL;
     int task_given = 0;
-    int r = parse(argc, argv, "eval", EVAL_HELP, &o, &data, &dtype, &task_given);
+    int r = parse(argc, argv, "eval", EVAL_HELP, &o, &data, &dtype, &masks, &task_given);
     if (r >= 0) return r;
     if (!o.model_dir || !data) return cli_fail("eval", "--model and --data are required");
     dbt_model *m = dbt_model_load(o.model_dir, dbt_task_head(o.task));
@@ -183,7 +196,8 @@ int cmd_eval(int argc, char **argv) {
     if (!dbt_model_tokenizer(m)) { dbt_model_free(m); return cli_fail("eval", "%s has no tokenizer", o.model_dir); }
     if (cli_apply_dtype("eval", m, dtype)) { dbt_model_free(m); return 1; }
     char *json = NULL;
-    r = dbt_evaluate_model(m, o.task, data, &o, &json);
+    r = o.task == DBT_TASK_FILL_MASK ? dbt_evaluate_mlm(m, data, &o, masks, &json)
+                                     : dbt_evaluate_model(m, o.task, data, &o, &json);
     dbt_model_free(m);
     if (r) return cli_fail("eval", "%s", dbt_last_error());
     printf("%s\n", json);

@@ -3,8 +3,11 @@
  *   regression:     Pearson and Spearman correlation, MSE;
  *   NER:            seqeval entity-level precision/recall/F1 (micro) and token accuracy, on the
  *                   first sub-token of each word, words lost to truncation left out (run_ner);
- *   QA:             official SQuAD v1.1 exact match and F1 of the question-answering pipeline.
- * The main metric (for "best" and the plot) is accuracy, Pearson, entity F1 or SQuAD F1. */
+ *   QA:             official SQuAD v1.1 exact match and F1 of the question-answering pipeline;
+ *   masked LM:      cross-entropy, perplexity and accuracy on held-out text, masked as BERT
+ *                   pre-training does (15% of the tokens, uniformly, 80/10/10; a fixed seed).
+ * The main metric (for "best" and the plot) is accuracy, Pearson, entity F1, SQuAD F1 or the
+ * masked-LM accuracy. */
 #include "evaluate.h"
 
 #include <cjson/cJSON.h>
@@ -18,6 +21,9 @@
 #include "../tasks/tasks.h"
 #include "features.h"
 #include "metrics.h"
+#include "../common/rng.h"
+#include "distill.h"
+#include "losses.h"
 
 static int argmax(const float *v, int n) {
     int b = 0;
@@ -206,13 +212,104 @@ static int eval_qa(dbt_model *m, const dbt_qa_data *d, const dbt_finetune_opts *
     return rc;
 }
 
+/* Masked-LM evaluation: the text in batches of o->batch_size sequences (corpus order), each batch
+ * masked by dbt_mlm_mask with uniform weights (every non-special token alike, as BERT's
+ * pre-training draws them; not the distiller's count^-0.7 smoothing) from a generator seeded
+ * with o->seed, so every model sees the same masks. Loss and accuracy are means over the
+ * masked tokens; perplexity = exp(loss), as run_mlm.py reports it. dump (may be NULL) receives
+ * each sequence's corrupted ids and labels, one JSON line each, for checking elsewhere. */
+static int eval_mlm(dbt_model *m, const dbt_lm_corpus *c, const dbt_finetune_opts *o, FILE *dump, double *main,
+                    char **json) {
+    if (m->cfg.head != DBT_HEAD_MLM) return dbt_set_error("masked-LM evaluation needs a model with its MLM head");
+    const int V = m->cfg.vocab_size, bs = o->batch_size > 0 ? o->batch_size : 32;
+    const dbt_special_ids sp = dbt_tokenizer_special_ids(m->tok);
+    if (sp.mask < 0) return dbt_set_error("the tokenizer has no [MASK] token");
+    if (c->n == 0) return dbt_set_error("the text has no line of 12 tokens or more (shorter ones are left out, as pretrain does)");
+    int64_t max_rows = 0; /* the largest batch, in tokens */
+    for (int64_t b0 = 0; b0 < c->n; b0 += bs) {
+        const int64_t b1 = b0 + bs < c->n ? b0 + bs : c->n;
+        if (c->start[b1] - c->start[b0] > max_rows) max_rows = c->start[b1] - c->start[b0];
+    }
+    const dbt_mask_cfg mc = {0.15, 0.8, 0.1, 0.1, 0.0};
+    double *probs = malloc((size_t)V * sizeof *probs);
+    int32_t *ids = malloc((size_t)max_rows * sizeof *ids), *labels = malloc((size_t)max_rows * sizeof *labels);
+    uint8_t *sel = malloc((size_t)max_rows);
+    dbt_encoding *encs = calloc((size_t)bs, sizeof *encs);
+    int rc = -1;
+    if (!probs || !ids || !labels || !sel || !encs) { dbt_set_error("out of memory"); goto done; }
+    dbt_mlm_token_probs(NULL, V, 0.0, &sp, probs);
+    dbt_rng rng;
+    dbt_rng_seed(&rng, o->seed);
+    double nll = 0;
+    int64_t masked = 0, correct = 0;
+    for (int64_t b0 = 0; b0 < c->n; b0 += bs) {
+        const int n = (int)(c->n - b0 < bs ? c->n - b0 : bs);
+        const int32_t *src = c->ids + c->start[b0];
+        const int64_t R = c->start[b0 + n] - c->start[b0];
+        if (dbt_mlm_mask(&mc, probs, V, sp.mask, src, R, &rng, ids, labels) < 0) goto done;
+        for (int k = 0; k < n; k++) {
+            memset(&encs[k], 0, sizeof encs[k]);
+            encs[k].ids = ids + (c->start[b0 + k] - c->start[b0]);
+            encs[k].n = (int)(c->start[b0 + k + 1] - c->start[b0 + k]);
+        }
+        for (int64_t r = 0; r < R; r++) sel[r] = labels[r] != DBT_IGNORE_INDEX;
+        dbt_forward_opts fo = {1, sel};
+        dbt_output out;
+        if (dbt_model_forward(m, encs, n, &fo, &out)) goto done;
+        for (int64_t r = 0; r < R; r++) {
+            if (!sel[r]) continue;
+            const float *z = out.logits + r * V;
+            const int best = argmax(z, V);
+            double sum = 0;
+            for (int v = 0; v < V; v++) sum += exp((double)z[v] - z[best]);
+            nll += log(sum) + z[best] - z[labels[r]];
+            correct += best == labels[r];
+            masked++;
+        }
+        dbt_output_free(&out);
+        for (int k = 0; dump && k < n; k++) {
+            const int64_t r0 = c->start[b0 + k] - c->start[b0];
+            fputs("{\"input_ids\":[", dump);
+            for (int i = 0; i < encs[k].n; i++) fprintf(dump, "%s%d", i ? "," : "", ids[r0 + i]);
+            fputs("],\"labels\":[", dump);
+            for (int i = 0; i < encs[k].n; i++) fprintf(dump, "%s%d", i ? "," : "", labels[r0 + i]);
+            fputs("]}\n", dump);
+        }
+    }
+    if (masked == 0) { dbt_set_error("no token to mask in the evaluation text"); goto done; }
+    const double loss = nll / (double)masked, acc = (double)correct / (double)masked;
+    *main = acc;
+    dbt_jw w = {0};
+    dbt_jw_lit(&w, "{\"loss\":");
+    dbt_jw_double(&w, loss);
+    dbt_jw_lit(&w, ",\"perplexity\":");
+    dbt_jw_double(&w, exp(loss));
+    dbt_jw_lit(&w, ",\"accuracy\":");
+    dbt_jw_double(&w, acc);
+    dbt_jw_lit(&w, ",\"masked\":");
+    dbt_jw_int(&w, masked);
+    dbt_jw_lit(&w, ",\"n\":");
+    dbt_jw_int(&w, c->n);
+    dbt_jw_lit(&w, "}");
+    if (!(*json = dbt_task_take(&w))) { dbt_set_error("out of memory"); goto done; }
+    rc = 0;
+done:
+    free(probs);
+    free(ids);
+    free(labels);
+    free(sel);
+    free(encs);
+    return rc;
+}
+
 int dbt_eval_loaded(dbt_model *m, dbt_task task, const dbt_eval_data *data, const dbt_finetune_opts *o, double *main,
                     char **json) {
     switch (task) {
     case DBT_TASK_CLASSIFY: return eval_cls(m, &data->cls, o, main, json);
     case DBT_TASK_NER: return eval_ner(m, &data->ner, o, main, json);
     case DBT_TASK_QA: return eval_qa(m, &data->qa, o, main, json);
-    default: return dbt_set_error("evaluation covers classify, ner and qa");
+    case DBT_TASK_FILL_MASK: return eval_mlm(m, &data->lm, o, NULL, main, json);
+    default: return dbt_set_error("evaluation covers classify, ner, qa and mlm");
     }
 }
 
@@ -227,7 +324,8 @@ int dbt_eval_data_read(dbt_task task, const char *path, const dbt_model *m, cons
     }
     case DBT_TASK_NER: return dbt_read_conll(path, names, m->cfg.n_labels, &d->ner);
     case DBT_TASK_QA: return dbt_read_squad(path, &d->qa);
-    default: return dbt_set_error("evaluation covers classify, ner and qa");
+    case DBT_TASK_FILL_MASK: return dbt_lm_corpus_read(m->tok, m->cfg.vocab_size, &path, 1, o->max_length, &d->lm);
+    default: return dbt_set_error("evaluation covers classify, ner, qa and mlm");
     }
 }
 
@@ -235,6 +333,7 @@ void dbt_eval_data_free(dbt_task task, dbt_eval_data *d) {
     if (task == DBT_TASK_CLASSIFY) dbt_cls_data_free(&d->cls);
     else if (task == DBT_TASK_NER) dbt_ner_data_free(&d->ner);
     else if (task == DBT_TASK_QA) dbt_qa_data_free(&d->qa);
+    else if (task == DBT_TASK_FILL_MASK) dbt_lm_corpus_free(&d->lm);
 }
 
 int dbt_evaluate_model(dbt_model *m, dbt_task task, const char *data_path, const dbt_finetune_opts *opts, char **json) {
@@ -256,5 +355,37 @@ int dbt_evaluate(dbt_task task, const char *model_dir, const char *data_path, co
     if (!m->tok) { dbt_model_free(m); return dbt_set_error("%s has no tokenizer", model_dir); }
     int rc = dbt_evaluate_model(m, task, data_path, opts, json);
     dbt_model_free(m);
+    return rc;
+}
+
+int dbt_evaluate_mlm(dbt_model *m, const char *text_path, const dbt_finetune_opts *opts, const char *masks_path,
+                     char **json) {
+    dbt_finetune_opts o = opts ? *opts : dbt_finetune_opts_default(DBT_TASK_FILL_MASK);
+    *json = NULL;
+    if (!m->tok) return dbt_set_error("the model has no tokenizer");
+    dbt_lm_corpus c;
+    if (dbt_lm_corpus_read(m->tok, m->cfg.vocab_size, &text_path, 1, o.max_length, &c)) return -1;
+    FILE *dump = NULL;
+    char *tmp = NULL;
+    int rc = -1;
+    if (masks_path) { /* written whole or not at all */
+        tmp = malloc(strlen(masks_path) + 8);
+        if (!tmp) { dbt_set_error("out of memory"); goto done; }
+        sprintf(tmp, "%s.tmp", masks_path);
+        if (!(dump = fopen(tmp, "w"))) { dbt_set_error("cannot write %s", tmp); goto done; }
+    }
+    double main = 0;
+    rc = eval_mlm(m, &c, &o, dump, &main, json);
+    if (dump) {
+        if (fclose(dump) && rc == 0) rc = dbt_set_error("cannot write %s", tmp);
+        dump = NULL;
+        if (rc == 0 && rename(tmp, masks_path)) rc = dbt_set_error("cannot write %s", masks_path);
+        if (rc) remove(tmp);
+    }
+done:
+    if (dump) fclose(dump), remove(tmp);
+    if (rc) free(*json), *json = NULL;
+    free(tmp);
+    dbt_lm_corpus_free(&c);
     return rc;
 }
