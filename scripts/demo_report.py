@@ -129,15 +129,21 @@ def main():
     for p in sorted({r["part"] for r in rows}):
         prow = [r for r in rows if r["part"] == p]
         seeds = max(len(r["accuracies"]) for r in prow)
+        has_mlm = any(r.get("mlm") for r in prow)
         md += [f"## {TITLE[p]}", "",
-               "| model | parameters | file | latency (ms/sentence) | speed vs teacher | SST-2 dev acc. | % of teacher |",
-               "|---|---:|---:|---:|---:|---:|---:|"]
+               "| model | parameters | file | latency (ms/sentence) | speed vs teacher | SST-2 dev acc. | % of teacher |"
+               + (" masked LM: acc. / perplexity |" if has_mlm else ""),
+               "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if has_mlm else "")]
         for r in prow:
             acc = f"{100 * r['accuracy']:.1f}"
             if len(r["accuracies"]) > 1:
                 acc += " (" + ", ".join(f"{100 * a:.1f}" for a in r["accuracies"]) + ")"
-            md.append(f"| {label(r)} | {r['params'] / 1e6:.2f} M | {r['bytes'] / 2**20:.1f} MiB | "
-                      f"{r['ms_per_sentence']:.3f} | {r['speed']:.2f}× | {acc} | {100 * r['retained']:.1f} |")
+            line = (f"| {label(r)} | {r['params'] / 1e6:.2f} M | {r['bytes'] / 2**20:.1f} MiB | "
+                    f"{r['ms_per_sentence']:.3f} | {r['speed']:.2f}× | {acc} | {100 * r['retained']:.1f} |")
+            if has_mlm:
+                m = r.get("mlm")
+                line += f" {100 * m['accuracy']:.1f}% / {m['perplexity']:.0f} |" if m else " |"
+            md.append(line)
         t, s, c = by[TEACHER[p]], by.get(STUDENT[p]), by.get(CONTROL[p])
         md.append("")
         if seeds > 1:
@@ -151,6 +157,17 @@ def main():
                    f"(**{100 * gain:+.1f} points** for distillation).", "",
                    f"Goals: ≥ 97% of the teacher — {mark(s['retained'] >= 0.97)}; ≥ 1.6× faster — "
                    f"{mark(s['speed'] >= 1.6)}; clearly better than the control (≥ 2 points) — {mark(gain >= 0.02)}.", ""]
+            if has_mlm and t.get("mlm") and s.get("mlm") and c.get("mlm"):
+                tm, sm, cm = t["mlm"], s["mlm"], c["mlm"]
+                summary[p].update({"mlm_accuracy": {k: by[k]["mlm"]["accuracy"] for k in by if by[k].get("mlm")},
+                                   "mlm_perplexity": {k: by[k]["mlm"]["perplexity"] for k in by if by[k].get("mlm")}})
+                md += [f"As masked LMs, before fine-tuning (`eval --task mlm` on the {tm['n']} SST-2 dev sentences of "
+                       f"12 tokens or more, text none of them trained on; {tm['masked']} tokens masked as BERT masks, "
+                       f"the same for every model): the teacher predicts {100 * tm['accuracy']:.1f}% of them "
+                       f"(perplexity {tm['perplexity']:.0f}), the distilled student {100 * sm['accuracy']:.1f}% "
+                       f"({sm['perplexity']:.0f}), the control {100 * cm['accuracy']:.1f}% ({cm['perplexity']:.0f}). "
+                       f"The student keeps {100 * sm['accuracy'] / tm['accuracy']:.0f}% of the teacher's masked-LM "
+                       f"accuracy, the control reaches {100 * cm['accuracy'] / tm['accuracy']:.0f}% of it.", ""]
             if p == 1 and "random" in by:
                 rnd = by["random"]
                 md += [f"What pre-training buys at this scale: the same student with random weights, only fine-tuned, "

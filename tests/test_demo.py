@@ -1,6 +1,6 @@
 """`make demo`'s pipeline in small (DEMO_SCALE=0.01: every step count a hundredth; the full demo
 is not part of the suite): vocabulary, teacher pre-training, distillation, the control, SST-2
-fine-tuning, evaluation, latency, the report, and the transformers check of the student that
+fine-tuning (two seeds side by side), masked-LM evaluation, evaluation, latency, the report, and the transformers check of the student that
 scripts/demo.sh runs last (with the MiniLM teacher, --ablation too). Accuracies at this scale mean nothing; what is checked is that every
 stage runs, the report holds every row with its measurements, and the student folders are ones
 transformers runs with the tokenizer's own inputs (DistilBERT takes no token_type_ids)."""
@@ -39,8 +39,13 @@ def test_demo_pipeline_in_small(dbt_bin, tmp_path, teacher):
         assert "Ablation (the paper's Table 4), part 1" in md and "Ablation (the paper's Table 4), part 2" in md
         assert set(report["summary"]["1"]) >= {"ablation_same_ranking_as_paper"}, report["summary"]
     for row in report["rows"]:
-        assert row["metrics"] and all(0.0 <= m["accuracy"] <= 1.0 for m in row["metrics"]), row
+        assert len(row["metrics"]) == 2 and all(0.0 <= m["accuracy"] <= 1.0 for m in row["metrics"]), row  # 2 seeds
         assert row["seconds"] > 0 and row["bytes"] > 0, row
+    # part 1: every model measured as a masked LM on the same masks, before fine-tuning
+    mlm = [row["mlm"] for row in report["rows"] if row["part"] == 1]
+    assert all(m and 0.0 <= m["accuracy"] <= 1.0 and m["perplexity"] > 1 for m in mlm), mlm
+    assert len({m["masked"] for m in mlm}) == 1, mlm
+    assert "As masked LMs, before fine-tuning" in (out / "report.md").read_text()
     assert (out / "report.md").read_text().count("|") > 20
     svg = (out / "report.svg").read_text()
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
