@@ -168,16 +168,13 @@ if [ "$ABLATION" = 1 ]; then
     ROWS+=(abl-no-ce abl-no-cos abl-no-mlm abl-random-init)
 fi
 
-stage "part 1 (d) what each model knows as a masked LM (SST-2 dev sentences, 15% masked)"
-for m in "${ROWS[@]}"; do mlm "$m"; done
-
 for m in "${ROWS[@]}"; do
     stage "part 1 (c) fine-tuning $m on SST-2: $T_FINETUNE steps, seeds ${SEEDS[*]}"
     finetune_seeds "$m" "$OUT/$m" "$T_FINETUNE" 3e-4
 done
 
-stage "part 1 (d) evaluation and latency (one thread, best of 3)"
-for m in "${ROWS[@]}"; do measure 1 "$m"; done
+stage "part 1 (d) evaluation, latency (one thread, best of 3), masked LM before fine-tuning"
+for m in "${ROWS[@]}"; do mlm "$m"; measure 1 "$m"; done
 
 # ---------------------------------------------------------------------------------------------------
 # Part 2. all-MiniLM-L6-v2 → a 3-layer DistilBERT student.

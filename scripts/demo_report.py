@@ -161,22 +161,26 @@ def main():
                 tm, sm, cm = t["mlm"], s["mlm"], c["mlm"]
                 summary[p].update({"mlm_accuracy": {k: by[k]["mlm"]["accuracy"] for k in by if by[k].get("mlm")},
                                    "mlm_perplexity": {k: by[k]["mlm"]["perplexity"] for k in by if by[k].get("mlm")}})
+                rnd = by.get("random", {}).get("mlm")
                 md += [f"As masked LMs, before fine-tuning (`eval --task mlm` on the {tm['n']} SST-2 dev sentences of "
                        f"12 tokens or more, text none of them trained on; {tm['masked']} tokens masked as BERT masks, "
-                       f"the same for every model): the teacher predicts {100 * tm['accuracy']:.1f}% of them "
-                       f"(perplexity {tm['perplexity']:.0f}), the distilled student {100 * sm['accuracy']:.1f}% "
-                       f"({sm['perplexity']:.0f}), the control {100 * cm['accuracy']:.1f}% ({cm['perplexity']:.0f}). "
-                       f"The student keeps {100 * sm['accuracy'] / tm['accuracy']:.0f}% of the teacher's masked-LM "
-                       f"accuracy, the control reaches {100 * cm['accuracy'] / tm['accuracy']:.0f}% of it.", ""]
+                       f"the same for every model), perplexity (lower is better): teacher {tm['perplexity']:.0f}, "
+                       f"distilled student {sm['perplexity']:.0f}, control {cm['perplexity']:.0f}"
+                       + (f", random weights {rnd['perplexity']:.0f}" if rnd else "") + ". "
+                       + (f"The student learned from the teacher what the control, trained as long on the same text, "
+                          f"did not (perplexity {sm['perplexity'] / cm['perplexity']:.2f}× the control's)."
+                          if sm["perplexity"] < cm["perplexity"] else
+                          "The student is no better a masked LM than the control."), ""]
             if p == 1 and "random" in by:
                 rnd = by["random"]
                 md += [f"What pre-training buys at this scale: the same student with random weights, only fine-tuned, "
                        f"reaches {100 * rnd['accuracy']:.1f}% ({100 * (s['accuracy'] - rnd['accuracy']):+.1f} points for the "
                        f"distilled student, {100 * (t['accuracy'] - rnd['accuracy']):+.1f} for the teacher)."]
                 if t["accuracy"] - rnd["accuracy"] < 0.03:
-                    md[-1] += (" A few minutes of masked-LM pre-training on 2 million words of text hardly beat "
-                               "fine-tuning from random weights on SST-2, so the teacher has little to pass on: at this "
-                               "scale part 1 shows the machinery, and part 2 the effect.")
+                    md[-1] += (" A few minutes of masked-LM pre-training on 2 million words of text do not beat "
+                               "fine-tuning from random weights on SST-2: what the teacher knows (and passes on, as the "
+                               "perplexities show) is not yet what SST-2 needs. At this scale part 1 shows the "
+                               "machinery, and part 2 the effect.")
                 md.append("")
             if p == 2:
                 md += ["The teacher has no masked-LM head, so the student learns from its last hidden states alone "
