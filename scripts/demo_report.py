@@ -189,14 +189,20 @@ def main():
                        "fine-tuned with the same settings, without distillation.", ""]
         abl = [(k, by[ABL_PREFIX[p] + k]) for k in PAPER_ABLATION if ABL_PREFIX[p] + k in by]
         if abl and s:
+            ppl = s.get("mlm") and all(r.get("mlm") for _, r in abl)  # part 1: the masked-LM view too
             md += [f"### Ablation (the paper's Table 4), part {p}", "",
-                   "| removed | SST-2 dev acc. | Δ vs the distilled student (points) | paper Δ (GLUE) |",
-                   "|---|---:|---:|---:|"]
-            deltas = {}
+                   "| removed | SST-2 dev acc. | Δ vs the distilled student (points) | paper Δ (GLUE) |"
+                   + (" masked-LM perplexity | its change |" if ppl else ""),
+                   "|---|---:|---:|---:|" + ("---:|---:|" if ppl else "")]
+            deltas, pdeltas = {}, {}
             for k, r in abl:
                 deltas[k] = 100 * (r["accuracy"] - s["accuracy"])
-                md.append(f"| {PAPER_ABLATION[k][0]} | {100 * r['accuracy']:.1f} | {deltas[k]:+.1f} | "
-                          f"{PAPER_ABLATION[k][1]:+.2f} |")
+                line = (f"| {PAPER_ABLATION[k][0]} | {100 * r['accuracy']:.1f} | {deltas[k]:+.1f} | "
+                        f"{PAPER_ABLATION[k][1]:+.2f} |")
+                if ppl:
+                    pdeltas[k] = r["mlm"]["perplexity"] / s["mlm"]["perplexity"] - 1
+                    line += f" {r['mlm']['perplexity']:.0f} | {100 * pdeltas[k]:+.0f}% |"
+                md.append(line)
             ours = sorted(deltas, key=lambda k: deltas[k])
             paper = sorted(deltas, key=lambda k: PAPER_ABLATION[k][1])
             same = ours == paper
@@ -204,6 +210,13 @@ def main():
             md += ["", "Most harmful first — ours: " + ", ".join(PAPER_ABLATION[k][0] for k in ours) +
                    "; the paper: " + ", ".join(PAPER_ABLATION[k][0] for k in paper) +
                    f". Same ranking as the paper — {mark(same)}.", ""]
+            if ppl:
+                by_ppl = sorted(pdeltas, key=lambda k: -pdeltas[k])
+                summary[p]["ablation_mlm_ranking"] = by_ppl
+                md += [f"As masked LMs (perplexity on the SST-2 dev sentences; the student's is "
+                       f"{s['mlm']['perplexity']:.0f}), most harmful first: " +
+                       ", ".join(PAPER_ABLATION[k][0] for k in by_ppl) +
+                       " — a different measure from the paper's GLUE score, shown for what the student learned.", ""]
     if stages:
         md += ["## Time per stage", "", "| stage | seconds |", "|---|---:|"]
         md += [f"| {name} | {sec} |" for name, sec in stages]
