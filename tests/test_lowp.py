@@ -87,6 +87,61 @@ def test_quantize_int8_loads_as_in_memory_int8(dbt_bin, tiny_models, tmp_path, n
             assert status == 200 and json.loads(body)["model_dtype"] == "int8"
 
 
+def peak_rss_mib(dbt_bin, args, stdin):
+    """Peak resident memory of one CLI run, in MiB (GNU time's %M)."""
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", dbt_bin] + args, input=stdin.encode(), capture_output=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr.decode()[-2000:]
+    return int(p.stderr.decode().strip().splitlines()[-1]) / 1024
+
+
+@pytest.mark.skipif(not os.access("/usr/bin/time", os.X_OK), reason="GNU time is not installed")
+def test_int8_folder_runs_without_an_fp32_copy(dbt_bin, tiny_models, tmp_path):
+    """An int8 folder run in int8 holds its int8 weights, not also their fp32 form. 4 layers × 512 × 2048
+    have 12.6 M Linear weights: 12 MiB in int8 (twice: the packed copy and the file's pages it was read
+    from), 48 MiB in fp32. Over the same command on a tiny model, the run may take the int8 weights and
+    12 MiB more — not the fp32 copy."""
+    folder = make_models.make(str(tmp_path / "m"), "bert", "none", "tiny", seed=5, extra=dict(
+        hidden_size=512, num_hidden_layers=4, num_attention_heads=8, intermediate_size=2048))
+    out = str(tmp_path / "q")
+    run_cli(dbt_bin, ["quantize", "--model", folder, "--out", out, "--dtype", "int8"])
+    text = "a few words to run the encoder once\n"
+    args = ["forward", "--threads", "1", "--model"]
+    base, int8 = peak_rss_mib(dbt_bin, args + [tiny_models["bert-none"]], text), peak_rss_mib(dbt_bin, args + [out], text)
+    assert int8 - base < 2 * 12 + 12, (base, int8)
+    # asked for fp32, the same folder makes the fp32 weights (and packs them)
+    assert peak_rss_mib(dbt_bin, args + [out, "--dtype", "fp32"], text) - int8 > 48, (base, int8)
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_int8_folder_trains_and_teaches_from_its_dequantized_weights(dbt_bin, tiny_models, tmp_path, kind):
+    """Training from an int8 folder starts from Wq·scale, and so does a student initialized from an int8
+    teacher's layers."""
+    from safetensors.numpy import load_file
+    q = str(tmp_path / "q")
+    run_cli(dbt_bin, ["quantize", "--model", tiny_models[f"{kind}-mlm"], "--out", q, "--dtype", "int8"])
+    t = load_file(os.path.join(q, "model.safetensors"))
+    deq = {k: t[k].astype(np.float32) * t[k + "_scale"][:, None] for k in t if t[k].dtype == np.int8}
+    student = str(tmp_path / "s")
+    run_cli(dbt_bin, ["distill", "--teacher", q, "--out", student, "--init-only", "--student-layers", "1"])
+    s = load_file(os.path.join(student, "model.safetensors"))
+    pre = "bert.encoder.layer.0." if kind == "bert" else "distilbert.transformer.layer.0."
+    names = ({"attention.q_lin": "attention.self.query", "ffn.lin2": "output.dense"} if kind == "bert"
+             else {"attention.q_lin": "attention.q_lin", "ffn.lin2": "ffn.lin2"})
+    for sub, tsub in names.items():
+        got = s[f"distilbert.transformer.layer.0.{sub}.weight"]
+        assert np.array_equal(got, deq[f"{pre}{tsub}.weight"]), sub
+    # fine-tuning from the int8 folder: it runs, and its first step starts from the dequantized weights
+    data = tmp_path / "d.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{t} number {i}\t{i % 2}\n" for i, t in enumerate(TEXTS * 4)))
+    ft = str(tmp_path / "ft")
+    run_cli(dbt_bin, ["finetune", "--task", "classify", "--model", q, "--train", str(data), "--out", ft,
+                      "--max-steps", "1", "--lr", "1e-12", "--no-progress"])
+    f = load_file(os.path.join(ft, "model.safetensors"))
+    k = f"{pre}attention.q_lin.weight" if kind == "distilbert" else f"{pre}attention.self.query.weight"
+    assert f[k].dtype == np.float32 and np.abs(f[k] - deq[k]).max() < 1e-6, k
+
+
 @pytest.mark.parametrize("dtype,torch_dtype", [("bf16", "bfloat16"), ("f16", "float16")])
 @pytest.mark.parametrize("name", ["distilbert-mlm", "bert-seq-cls", "bert-token-cls"])
 def test_quantize_half_folders_load_in_transformers(dbt_bin, tiny_models, tmp_path, name, dtype, torch_dtype):

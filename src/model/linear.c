@@ -8,7 +8,9 @@
  * Each dbt_linear keeps its fp32 weights (w) and, when set to BF16 or INT8, the packed form the
  * kernel reads, built once by dbt_model_set_dtype. int8 weights that came quantized from the
  * folder are kept as they are (re-quantizing their dequantized copy could move a scale by an ulp
- * and change the results); every other packed form is freed when the model leaves its dtype. */
+ * and change the results), and their fp32 w is made only when a dtype that reads it is set (then
+ * kept: packed copies elsewhere may be keyed by its address); every other packed form is freed
+ * when the model leaves its dtype. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,8 +41,31 @@ void dbt_linear_apply(const dbt_linear *l, const float *x, int M, int act, float
     }
 }
 
-/* Builds the packed form `dtype` needs, if missing. Returns 0, or -1 when out of memory. */
+int dbt_linear_dequantize(dbt_linear *l) {
+    if (l->w || !l->q8) return 0;
+    const int64_t n_out = l->n_out, n_in = l->n_in;
+    float *w = malloc((size_t)(n_out * n_in) * sizeof *w);
+    if (!w) return -1;
+    for (int64_t j = 0; j < n_out; j++)
+        for (int64_t k = 0; k < n_in; k++) w[j * n_in + k] = (float)l->q8[j * n_in + k] * l->q8_scale[j];
+    l->w = l->w_dequant = w;
+    return 0;
+}
+
+int dbt_model_dequantize(dbt_model *m) {
+    dbt_linear *ls[N_ENCODER_LINEARS];
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        encoder_linears(&m->w.layers[l], ls);
+        for (int i = 0; i < N_ENCODER_LINEARS; i++)
+            if (dbt_linear_dequantize(ls[i])) return dbt_set_error("out of memory (dequantizing the int8 weights)");
+    }
+    return 0;
+}
+
+/* Builds the form `dtype` needs, if missing (FP32 and BF16 read w). Returns 0, or -1 when out of
+ * memory. */
 static int make_form(dbt_linear *l, dbt_compute_dtype dtype) {
+    if (dtype != DBT_DTYPE_INT8 && dbt_linear_dequantize(l)) return -1;
     if (dtype == DBT_DTYPE_BF16 && !l->bf16) {
         if (!(l->bf16 = dbt_bf16_pack(l->w, NULL, l->n_out, l->n_in))) return -1;
     } else if (dtype == DBT_DTYPE_INT8 && !l->i8) {
@@ -109,8 +134,11 @@ void dbt_model_free_lowp(dbt_model *m) {
         for (int i = 0; i < N_ENCODER_LINEARS; i++) {
             dbt_bf16_free(ls[i]->bf16);
             dbt_int8_free(ls[i]->i8);
+            free(ls[i]->w_dequant);
             ls[i]->bf16 = NULL;
             ls[i]->i8 = NULL;
+            if (ls[i]->w == ls[i]->w_dequant) ls[i]->w = NULL;
+            ls[i]->w_dequant = NULL;
         }
     }
 }

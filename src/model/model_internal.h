@@ -19,7 +19,13 @@ typedef struct {
      * kernels read, and the one dbt_linear_apply uses (a dbt_compute_dtype; FP32 reads w). */
     dbt_bf16_weights *bf16;
     dbt_int8_weights *i8;
-    int i8_from_file;     /* i8 came quantized from the folder (w is its dequantized copy): kept */
+    int i8_from_file;     /* i8 came quantized from the folder: kept */
+    /* i8_from_file: the weights as stored (in the folder's mapping) and their per-row scales. The
+     * fp32 w is made from them only when something reads it (--dtype fp32|bf16, training, a
+     * student built from these layers): dbt_linear_dequantize; until then w is NULL. */
+    const int8_t *q8;
+    const float *q8_scale;
+    float *w_dequant;     /* that w, malloc'd; freed by dbt_model_free_lowp */
     int dtype;
 } dbt_linear;
 
@@ -27,6 +33,10 @@ typedef struct {
 void dbt_linear_apply(const dbt_linear *l, const float *x, int M, int act, float *y);
 /* Frees the reduced-precision forms of every encoder Linear (dbt_model_free). */
 void dbt_model_free_lowp(dbt_model *m);
+/* Makes w (Wq·scale) of a Linear whose int8 weights came from the folder, if not made yet; 0, or
+ * -1 when out of memory. dbt_model_dequantize does it for every encoder Linear. */
+int dbt_linear_dequantize(dbt_linear *l);
+int dbt_model_dequantize(dbt_model *m);
 
 typedef struct {
     float *gamma, *beta;

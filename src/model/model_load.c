@@ -197,8 +197,9 @@ static int linear(dbt_model *m, dbt_linear *l, const char *name, cfg_size n_out,
 
 /* An encoder Linear (q, k, v, o, ff1, ff2): a float weight as any other, or an I8 one with its
  * per-row scales "<name>.weight_scale" (F32 [n_out]) from a folder dbt_quantize_folder wrote.
- * Those int8 weights are packed for the kernel as stored, and dequantized (Wq·scale) into w for
- * everything that reads fp32 (another compute dtype, training). */
+ * Those int8 weights are packed for the kernel as stored; the fp32 w (Wq·scale) is made only for
+ * what reads fp32 (another compute dtype, training: dbt_linear_dequantize), so that a model run in
+ * int8 holds a quarter of the memory. */
 static int encoder_linear(dbt_model *m, dbt_linear *l, const char *name, cfg_size out, cfg_size in) {
     const int n_out = (int)out.n, n_in = (int)in.n;
     char wn[200], sn[220], bn[200];
@@ -215,15 +216,15 @@ static int encoder_linear(dbt_model *m, dbt_linear *l, const char *name, cfg_siz
         return dbt_set_error("the scales \"%s\" must be F32 [%d] (one per output row), not %s with %d dimensions", s->name,
                              n_out, s->dtype_name, s->ndim);
     float *scale = own(m, (size_t)n_out * sizeof *scale);
-    l->w = own(m, (size_t)n_out * n_in * sizeof *l->w);
-    if (!scale || !l->w) return dbt_set_error("out of memory");
+    if (!scale) return dbt_set_error("out of memory");
     memcpy(scale, s->data, (size_t)n_out * sizeof *scale); /* the mapping need not be aligned */
     for (int j = 0; j < n_out; j++)
         if (!isfinite(scale[j]) || !(scale[j] > 0.0f))
             return dbt_set_error("the scales \"%s\" must be finite and positive; row %d has %g", s->name, j, (double)scale[j]);
     const int8_t *q = t->data;
-    for (int64_t j = 0; j < n_out; j++)
-        for (int64_t k = 0; k < n_in; k++) l->w[j * n_in + k] = (float)q[j * n_in + k] * scale[j];
+    l->w = NULL;
+    l->q8 = q;
+    l->q8_scale = scale;
     if (!(l->i8 = dbt_int8_pack(q, scale, n_out, n_in)))
         return dbt_set_error(n_in > 32768 ? "int8 tensor \"%s\": more than 32768 inputs overflow the int32 sums"
                                           : "out of memory (%s)", t->name);
@@ -461,8 +462,11 @@ static int64_t count_params(const dbt_model *m) {
     return n;
 }
 
+static dbt_model *load(const char *dir, dbt_head head, int n_labels, const char *const *labels, int init_head,
+                       uint64_t seed, int inference);
+
 dbt_model *dbt_model_load(const char *dir, dbt_head head) {
-    dbt_model *m = dbt_model_load_for_training(dir, head, 0, NULL, 0, 0);
+    dbt_model *m = load(dir, head, 0, NULL, 0, 0, 1);
     if (m) m->frozen = 1; /* no API changes its weights: forward may keep packed copies */
     /* a folder written by dbt_quantize_folder(..., "int8") runs in int8 (its stored weights) */
     if (m && m->cfg.n_layers > 0 && m->w.layers[0].q.i8_from_file && dbt_model_set_dtype(m, DBT_DTYPE_INT8)) {
@@ -474,6 +478,11 @@ dbt_model *dbt_model_load(const char *dir, dbt_head head) {
 
 dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_labels, const char *const *labels,
                                        int init_head, uint64_t seed) {
+    return load(dir, head, n_labels, labels, init_head, seed, 0);
+}
+
+static dbt_model *load(const char *dir, dbt_head head, int n_labels, const char *const *labels, int init_head,
+                       uint64_t seed, int inference) {
     dbt_model *m = calloc(1, sizeof *m);
     if (!m) { dbt_set_error("out of memory"); return NULL; }
     char path[4096];
@@ -500,6 +509,8 @@ dbt_model *dbt_model_load_for_training(const char *dir, dbt_head head, int n_lab
         goto fail;
     }
     if (check_quantized(m)) { dbt_prefix_error("%s", dir); goto fail; }
+    /* training changes w: an int8 folder trains from its dequantized weights */
+    if (!inference && dbt_model_dequantize(m)) goto fail;
     /* What the checkpoint has and the model does not use, as transformers reports it: one line. */
     char *unused = NULL;
     int n_unused = 0;

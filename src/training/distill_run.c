@@ -139,6 +139,8 @@ static dbt_model *load_teacher(const dbt_distill_opts *o) {
     if (!t) { dbt_prefix_error("teacher"); return NULL; }
     if (!t->tok) {
         dbt_set_error("the teacher %s has no tokenizer files", o->teacher_dir);
+    } else if (!o->from_scratch && dbt_model_dequantize(t)) { /* the student starts from its fp32 layers */
+        dbt_prefix_error("teacher");
     } else if (t->info.head != DBT_HEAD_MLM && o->alpha_ce > 0) {
         dbt_set_error("the teacher %s has no masked-LM head, so there are no soft targets: set --alpha-ce 0 (alpha_mlm, "
                       "alpha_cos and alpha_mse, then on hidden states, still apply)", o->teacher_dir);

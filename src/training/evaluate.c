@@ -104,8 +104,9 @@ static int eval_ner(dbt_model *m, const dbt_ner_data *d, const dbt_finetune_opts
     const int L = out.logits_cols;
     int64_t total = 0;
     for (int64_t i = 0; i < fs.n; i++) total += fs.f[i].enc.n;
-    const char **pred = malloc((size_t)(total ? total : 1) * sizeof *pred), **gold = malloc((size_t)(total ? total : 1) * sizeof *gold);
-    size_t *lens = calloc((size_t)fs.n, sizeof *lens);
+    const size_t n_tok = total > 0 ? (size_t)total : 1;
+    const char **pred = malloc(n_tok * sizeof *pred), **gold = malloc(n_tok * sizeof *gold);
+    size_t *lens = calloc(fs.n > 0 ? (size_t)fs.n : 1, sizeof *lens);
     int64_t k = 0, correct = 0;
     for (int64_t i = 0; i < fs.n; i++) {
         const dbt_feature *f = &fs.f[i];
