@@ -24,6 +24,7 @@
 #include "../common/rng.h"
 #include "distill.h"
 #include "losses.h"
+#include "mlm_loop.h"
 
 static int argmax(const float *v, int n) {
     int b = 0;
@@ -219,8 +220,7 @@ static int eval_qa(dbt_model *m, const dbt_qa_data *d, const dbt_finetune_opts *
  * with o->seed, so every model sees the same masks. Loss and accuracy are means over the
  * masked tokens; perplexity = exp(loss), as run_mlm.py reports it. dump (may be NULL) receives
  * each sequence's corrupted ids and labels, one JSON line each, for checking elsewhere. */
-static int eval_mlm(dbt_model *m, const dbt_lm_corpus *c, const dbt_finetune_opts *o, FILE *dump, double *main,
-                    char **json) {
+static int eval_mlm(dbt_model *m, const dbt_lm_corpus *c, const dbt_finetune_opts *o, dbt_jw *dump, char **json) {
     if (m->cfg.head != DBT_HEAD_MLM) return dbt_set_error("masked-LM evaluation needs a model with its MLM head");
     const int V = m->cfg.vocab_size, bs = o->batch_size > 0 ? o->batch_size : 32;
     const dbt_special_ids sp = dbt_tokenizer_special_ids(m->tok);
@@ -245,48 +245,39 @@ static int eval_mlm(dbt_model *m, const dbt_lm_corpus *c, const dbt_finetune_opt
     int64_t masked = 0, correct = 0;
     for (int64_t b0 = 0; b0 < c->n; b0 += bs) {
         const int n = (int)(c->n - b0 < bs ? c->n - b0 : bs);
-        const int32_t *src = c->ids + c->start[b0];
-        const int64_t R = c->start[b0 + n] - c->start[b0];
-        if (dbt_mlm_mask(&mc, probs, V, sp.mask, src, R, &rng, ids, labels) < 0) goto done;
+        const int32_t R = (int32_t)(c->start[b0 + n] - c->start[b0]);
+        if (dbt_mlm_mask(&mc, probs, V, sp.mask, c->ids + c->start[b0], R, &rng, ids, labels) < 0) goto done;
         for (int k = 0; k < n; k++) {
             memset(&encs[k], 0, sizeof encs[k]);
             encs[k].ids = ids + (c->start[b0 + k] - c->start[b0]);
             encs[k].n = (int)(c->start[b0 + k + 1] - c->start[b0 + k]);
         }
-        for (int64_t r = 0; r < R; r++) sel[r] = labels[r] != DBT_IGNORE_INDEX;
+        for (int32_t r = 0; r < R; r++) sel[r] = labels[r] != DBT_IGNORE_INDEX;
         dbt_forward_opts fo = {1, sel};
         dbt_output out;
         if (dbt_model_forward(m, encs, n, &fo, &out)) goto done;
-        for (int64_t r = 0; r < R; r++) {
-            if (!sel[r]) continue;
-            const float *z = out.logits + r * V;
-            const int best = argmax(z, V);
-            double sum = 0;
-            for (int v = 0; v < V; v++) sum += exp((double)z[v] - z[best]);
-            nll += log(sum) + z[best] - z[labels[r]];
-            correct += best == labels[r];
-            masked++;
-        }
+        int64_t cnt;
+        nll += dbt_loss_cross_entropy(out.logits, R, V, labels, 1.0f, NULL, &cnt) * (double)cnt;
+        masked += cnt;
+        for (int32_t r = 0; r < R; r++)
+            correct += sel[r] && argmax(out.logits + (int64_t)r * V, V) == labels[r];
         dbt_output_free(&out);
         for (int k = 0; dump && k < n; k++) {
-            const int64_t r0 = c->start[b0 + k] - c->start[b0];
-            fputs("{\"input_ids\":[", dump);
-            for (int i = 0; i < encs[k].n; i++) fprintf(dump, "%s%d", i ? "," : "", ids[r0 + i]);
-            fputs("],\"labels\":[", dump);
-            for (int i = 0; i < encs[k].n; i++) fprintf(dump, "%s%d", i ? "," : "", labels[r0 + i]);
-            fputs("]}\n", dump);
+            dbt_jw_lit(dump, "{\"input_ids\":");
+            dbt_jw_ints(dump, encs[k].ids, encs[k].n);
+            dbt_jw_lit(dump, ",\"labels\":");
+            dbt_jw_ints(dump, labels + (encs[k].ids - ids), encs[k].n);
+            dbt_jw_lit(dump, "}\n");
         }
     }
-    if (masked == 0) { dbt_set_error("no token to mask in the evaluation text"); goto done; }
-    const double loss = nll / (double)masked, acc = (double)correct / (double)masked;
-    *main = acc;
+    const double loss = nll / (double)masked;
     dbt_jw w = {0};
     dbt_jw_lit(&w, "{\"loss\":");
     dbt_jw_double(&w, loss);
     dbt_jw_lit(&w, ",\"perplexity\":");
     dbt_jw_double(&w, exp(loss));
     dbt_jw_lit(&w, ",\"accuracy\":");
-    dbt_jw_double(&w, acc);
+    dbt_jw_double(&w, (double)correct / (double)masked);
     dbt_jw_lit(&w, ",\"masked\":");
     dbt_jw_int(&w, masked);
     dbt_jw_lit(&w, ",\"n\":");
@@ -309,8 +300,7 @@ int dbt_eval_loaded(dbt_model *m, dbt_task task, const dbt_eval_data *data, cons
     case DBT_TASK_CLASSIFY: return eval_cls(m, &data->cls, o, main, json);
     case DBT_TASK_NER: return eval_ner(m, &data->ner, o, main, json);
     case DBT_TASK_QA: return eval_qa(m, &data->qa, o, main, json);
-    case DBT_TASK_FILL_MASK: return eval_mlm(m, &data->lm, o, NULL, main, json);
-    default: return dbt_set_error("evaluation covers classify, ner, qa and mlm");
+    default: return dbt_set_error("evaluation covers classify, ner and qa");
     }
 }
 
@@ -325,8 +315,7 @@ int dbt_eval_data_read(dbt_task task, const char *path, const dbt_model *m, cons
     }
     case DBT_TASK_NER: return dbt_read_conll(path, names, m->cfg.n_labels, &d->ner);
     case DBT_TASK_QA: return dbt_read_squad(path, &d->qa);
-    case DBT_TASK_FILL_MASK: return dbt_lm_corpus_read(m->tok, m->cfg.vocab_size, &path, 1, o->max_length, &d->lm);
-    default: return dbt_set_error("evaluation covers classify, ner, qa and mlm");
+    default: return dbt_set_error("evaluation covers classify, ner and qa");
     }
 }
 
@@ -334,10 +323,10 @@ void dbt_eval_data_free(dbt_task task, dbt_eval_data *d) {
     if (task == DBT_TASK_CLASSIFY) dbt_cls_data_free(&d->cls);
     else if (task == DBT_TASK_NER) dbt_ner_data_free(&d->ner);
     else if (task == DBT_TASK_QA) dbt_qa_data_free(&d->qa);
-    else if (task == DBT_TASK_FILL_MASK) dbt_lm_corpus_free(&d->lm);
 }
 
 int dbt_evaluate_model(dbt_model *m, dbt_task task, const char *data_path, const dbt_finetune_opts *opts, char **json) {
+    if (task == DBT_TASK_FILL_MASK) return dbt_evaluate_mlm(m, data_path, opts, NULL, json);
     dbt_finetune_opts o = opts ? *opts : dbt_finetune_opts_default(task);
     *json = NULL;
     if (!m->tok) return dbt_set_error("the model has no tokenizer");
@@ -366,27 +355,14 @@ int dbt_evaluate_mlm(dbt_model *m, const char *text_path, const dbt_finetune_opt
     if (!m->tok) return dbt_set_error("the model has no tokenizer");
     dbt_lm_corpus c;
     if (dbt_lm_corpus_read(m->tok, m->cfg.vocab_size, &text_path, 1, o.max_length, &c)) return -1;
-    FILE *dump = NULL;
-    char *tmp = NULL;
-    int rc = -1;
-    if (masks_path) { /* written whole or not at all */
-        tmp = malloc(strlen(masks_path) + 8);
-        if (!tmp) { dbt_set_error("out of memory"); goto done; }
-        sprintf(tmp, "%s.tmp", masks_path);
-        if (!(dump = fopen(tmp, "w"))) { dbt_set_error("cannot write %s", tmp); goto done; }
+    dbt_jw dump = {0};
+    int rc = eval_mlm(m, &c, &o, masks_path ? &dump : NULL, json);
+    if (rc == 0 && masks_path) { /* written whole or not at all */
+        if (dump.oom) rc = dbt_set_error("out of memory");
+        else rc = dbt_write_file_atomic(masks_path, dump.s, dump.n);
+        if (rc) free(*json), *json = NULL;
     }
-    double main = 0;
-    rc = eval_mlm(m, &c, &o, dump, &main, json);
-    if (dump) {
-        if (fclose(dump) && rc == 0) rc = dbt_set_error("cannot write %s", tmp);
-        dump = NULL;
-        if (rc == 0 && rename(tmp, masks_path)) rc = dbt_set_error("cannot write %s", masks_path);
-        if (rc) remove(tmp);
-    }
-done:
-    if (dump) fclose(dump), remove(tmp);
-    if (rc) free(*json), *json = NULL;
-    free(tmp);
+    dbt_jw_free(&dump);
     dbt_lm_corpus_free(&c);
     return rc;
 }

@@ -4,13 +4,11 @@
 
 #include "../model/model_internal.h"
 #include "data.h"
-#include "mlm_loop.h"
 
 typedef union {
     dbt_cls_data cls;
     dbt_ner_data ner;
     dbt_qa_data qa;
-    dbt_lm_corpus lm; /* DBT_TASK_FILL_MASK: masked-LM evaluation text */
 } dbt_eval_data;
 
 /* Reads evaluation data with the model's labels. */
